@@ -1,0 +1,66 @@
+// The runtime and image services berth needs, shaped like the CRI's RuntimeService / ImageService.
+// Implementations translate their own errors at the boundary: a missing object is a NotFoundError,
+// an unreachable runtime a RuntimeUnavailableError, a failed pull an ImagePullError (message = runtime's own).
+import type {
+  AuthConfig,
+  ContainerConfig,
+  ContainerFilter,
+  Container,
+  ContainerStatus,
+  Image,
+  PodSandbox,
+  PodSandboxConfig,
+  PodSandboxFilter,
+  PodSandboxStatus,
+  RuntimeEvent,
+  VersionInfo,
+} from './types.ts';
+
+export interface RuntimeService {
+  /** Runtime name and version (e.g. docker 20.10.24). */
+  version(): Promise<VersionInfo>;
+
+  /**
+   * Creates and starts a sandbox (the pod's pause container holding its network/IPC namespaces).
+   * Not idempotent: each call makes a new sandbox; callers look for a ready one first.
+   */
+  runPodSandbox(config: PodSandboxConfig): Promise<string>;
+  /** Stops the sandbox and every container in it still running (graceful stops are the caller's job). Idempotent. */
+  stopPodSandbox(id: string): Promise<void>;
+  /** Removes the sandbox and its containers. Idempotent: a missing sandbox is not an error. */
+  removePodSandbox(id: string): Promise<void>;
+  /** Throws NotFoundError for an unknown id. */
+  podSandboxStatus(id: string): Promise<PodSandboxStatus>;
+  listPodSandbox(filter?: PodSandboxFilter): Promise<PodSandbox[]>;
+
+  /** Creates (does not start) a container in the sandbox. */
+  createContainer(podSandboxId: string, config: ContainerConfig, sandboxConfig: PodSandboxConfig): Promise<string>;
+  /** Starts a created container. A failure to start leaves it exited with reason ContainerCannotRun. */
+  startContainer(id: string): Promise<void>;
+  /**
+   * Sends the stop signal (config.stopSignal, else the image's STOPSIGNAL, else SIGTERM), waits up to
+   * `timeoutSeconds`, then SIGKILL. Resolves once the container is not running. Idempotent.
+   */
+  stopContainer(id: string, timeoutSeconds: number): Promise<void>;
+  /** Removes a container (force). Idempotent. */
+  removeContainer(id: string): Promise<void>;
+  listContainers(filter?: ContainerFilter): Promise<Container[]>;
+  /** Throws NotFoundError for an unknown id. */
+  containerStatus(id: string): Promise<ContainerStatus>;
+
+  /**
+   * Container life-cycle events as they happen; the iterator ends when `signal` aborts or the
+   * stream breaks (callers relist and subscribe again; events are hints, relists are truth).
+   */
+  events(signal: AbortSignal): AsyncIterable<RuntimeEvent>;
+}
+
+export interface ImageService {
+  /** Pulls the image; resolves to its image ID. Throws ImagePullError with the runtime's message. */
+  pullImage(image: string, auth?: AuthConfig): Promise<string>;
+  /** Throws NotFoundError when the image is not present locally. */
+  imageStatus(image: string): Promise<Image>;
+  listImages(): Promise<Image[]>;
+  /** Idempotent. */
+  removeImage(image: string): Promise<void>;
+}
