@@ -2,5 +2,5 @@
 // contracts, and cri-dockerd-compatible naming and labels. `src/cri/docker/` is the only place that talks
 // to the Docker Engine; everything above it sees CRI shapes and berth's error family.
 export type * from './types.ts';
-export type { RuntimeService, ImageService } from './runtime.ts';
+export type { RuntimeService, ImageService, ExecResult } from './runtime.ts';
 export * from './labels.ts';

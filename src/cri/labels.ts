@@ -16,6 +16,8 @@ export const L = {
   containerLogPath: 'io.kubernetes.container.logpath',
   /** Set on every object berth creates; used by `berth ps` and cleanup. */
   managedBy: 'io.berth.managed-by',
+  /** Node name of the berth that created the object: a berth only ever adopts or removes its own. */
+  node: 'io.berth.node',
 } as const;
 
 export const DOCKER_TYPE_SANDBOX = 'podsandbox';

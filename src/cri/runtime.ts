@@ -16,6 +16,12 @@ import type {
   VersionInfo,
 } from './types.ts';
 
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
 export interface RuntimeService {
   /** Runtime name and version (e.g. docker 20.10.24). */
   version(): Promise<VersionInfo>;
@@ -47,6 +53,12 @@ export interface RuntimeService {
   listContainers(filter?: ContainerFilter): Promise<Container[]>;
   /** Throws NotFoundError for an unknown id. */
   containerStatus(id: string): Promise<ContainerStatus>;
+
+  /**
+   * Runs `cmd` in a running container and waits for it (CRI ExecSync): probes and lifecycle hooks.
+   * Resolves with the exit code and output (each capped at 16 KiB); rejects with TimeoutError after `timeoutMs`.
+   */
+  execSync(containerId: string, cmd: string[], timeoutMs: number): Promise<ExecResult>;
 
   /**
    * Container life-cycle events as they happen; the iterator ends when `signal` aborts or the

@@ -13,7 +13,9 @@ export type ErrorCode =
   | 'Conflict'
   | 'Forbidden'
   | 'Gone'
-  | 'ApiUnavailable';
+  | 'ApiUnavailable'
+  | 'Unauthorized'
+  | 'Invalid';
 
 export class BerthError extends Error {
   readonly code: ErrorCode;

@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Test rig: real kube-apiserver (v1.20.2, built from Debian bookworm's `kubernetes`
-# source package with Debian's Go 1.19) + Debian's etcd 3.4, on loopback only.
+# berth's end-to-end cluster: a real kube-apiserver (v1.20.2, built from Debian bookworm's
+# `kubernetes` source package with Debian's Go 1.19) + Debian's etcd 3.4, on loopback only.
+# Needs nothing but Debian's archive: packages, the source (`apt-get source`, a deb-src entry is
+# added when missing) and kubectl all come from it. Built binaries are cached in $BERTH_E2E_DIR/bin
+# (fresh machine: about 4 minutes on 2 cores; afterwards `start` takes a few seconds).
+# scripts/test.sh runs `start` with RIG_CONTROLLERS=1 RIG_SA_ADMISSION=0 and RIG_NODES including this host.
 #
-#   apiserver.sh [start]   install deps, build or reuse /opt/k8s-rig/bin/kube-apiserver,
-#                          start etcd + kube-apiserver in the background (idempotent)
+#   apiserver.sh [start]   install deps, build or reuse $BERTH_E2E_DIR/bin/kube-apiserver,
+#                          start etcd + kube-apiserver in the background (idempotent; restarts
+#                          kube-apiserver only when new node identities were added, or with
+#                          RIG_RESTART_ON_CHANGE=1 when its flags changed)
 #   apiserver.sh stop      stop the processes this script started (by saved PID only)
 #   apiserver.sh status    show PIDs / readiness
 #   apiserver.sh smoke     exercise node-agent API flows as node-1 (node, pods, watch, status, lease)
@@ -12,21 +18,28 @@
 #                          New node x509 client certs ($PKI/<node>-client.crt) work at once; new
 #                          node *tokens* only after the next apiserver start (static token file).
 #
-# Outputs (after start):
+# Outputs (after start), $BERTH_E2E_DIR defaulting to /var/lib/berth-e2e:
 #   endpoint            https://127.0.0.1:6443
-#   /opt/k8s-rig/admin.kubeconfig    user "admin", group system:masters (static token)
-#   /opt/k8s-rig/node-1.kubeconfig   user system:node:node-1, group system:nodes (static token)
-#   /opt/k8s-rig/admin.token, /opt/k8s-rig/node-1.token   raw bearer tokens (for curl)
-#   /opt/k8s-rig/pki/ca.crt          CA for the serving cert (and all client certs below)
-#   /opt/k8s-rig/pki/node-1-client.{crt,key}   x509 client cert alternative for node-1
-#   /opt/k8s-rig/pki/kubelet-node-1.{crt,key}  serving cert a kubelet on 127.0.0.1:10250 may use
-#   /opt/k8s-rig/bin/kubectl         Debian's kubectl 1.20.2 (extracted, see note below)
-#   /opt/k8s-rig/run/*.log, *.pid    logs and PIDs
+#   $BERTH_E2E_DIR/admin.kubeconfig    user "admin", group system:masters (static token)
+#   $BERTH_E2E_DIR/node-1.kubeconfig   user system:node:node-1, group system:nodes (static token)
+#   $BERTH_E2E_DIR/admin.token, $BERTH_E2E_DIR/node-1.token   raw bearer tokens (for curl)
+#   $BERTH_E2E_DIR/pki/ca.crt          CA for the serving cert (and all client certs below)
+#   $BERTH_E2E_DIR/pki/node-1-client.{crt,key}   x509 client cert alternative for node-1
+#   $BERTH_E2E_DIR/pki/kubelet-node-1.{crt,key}  serving cert a kubelet on 127.0.0.1:10250 may use
+#   $BERTH_E2E_DIR/bin/kubectl         Debian's kubectl 1.20.2 (extracted, see note below)
+#   $BERTH_E2E_DIR/run/*.log, *.pid    logs and PIDs
 #
 # Environment knobs:
-#   RIG_NODES="node-1 node-2"   node identities to create tokens/kubeconfigs for (default node-1)
+#   BERTH_E2E_DIR=/var/lib/berth-e2e           state: binaries, PKI, kubeconfigs, etcd data, logs
+#   BERTH_E2E_SRC=/var/cache/berth-e2e/src     Debian kubernetes source tree and its build inputs
+#   RIG_NODES="node-1 node-2"   node identities to create tokens/kubeconfigs for (default node-1);
+#                               identities created by earlier runs are kept (the token file only grows)
 #   RIG_PORT=6443               secure port
-#   RIG_ETCD_DATA=/var/lib/berth-e2e/etcd
+#   RIG_ETCD_PORT=2379          etcd client port (peer and metrics: the next two)
+#   RIG_KCM_PORT=10257 RIG_SCHED_PORT=10259   controller-manager / scheduler secure ports
+#   RIG_ETCD_DATA=$BERTH_E2E_DIR/etcd
+#   RIG_RESTART_ON_CHANGE=0     1 = restart a running kube-apiserver whose flags differ from the
+#                               wanted ones (default: warn only)
 #   RIG_SA_ADMISSION=0          1 = keep the ServiceAccount admission plugin enabled (then pods
 #                               need a ServiceAccount object, which nothing creates without
 #                               kube-controller-manager); default 0 = disabled so bare pods work
@@ -54,7 +67,12 @@ BIN=$RIG/bin
 PKI=$RIG/pki
 RUN=$RIG/run
 PORT=${RIG_PORT:-6443}
-ETCD_DATA=${RIG_ETCD_DATA:-/var/lib/berth-e2e/etcd}
+ETCD_PORT=${RIG_ETCD_PORT:-2379}          # etcd peer and metrics listen on the next two ports
+ETCD_PEER_PORT=$((ETCD_PORT + 1))
+ETCD_METRICS_PORT=$((ETCD_PORT + 2))
+KCM_PORT=${RIG_KCM_PORT:-10257}
+SCHED_PORT=${RIG_SCHED_PORT:-10259}
+ETCD_DATA=${RIG_ETCD_DATA:-$RIG/etcd}
 NODES=${RIG_NODES:-node-1}
 CONTROLLERS=${RIG_CONTROLLERS:-0}
 SA_ADMISSION=${RIG_SA_ADMISSION:-$CONTROLLERS}
@@ -139,9 +157,13 @@ ensure_debs() {
   if [ ${#missing[@]} -gt 0 ]; then
     apt_update_once
     log "apt-get install ${missing[*]}"
-    # Note: on a systemd host etcd-server's postinst would start a packaged etcd on :2379;
-    # these VMs have no systemd, so nothing is started.
     DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # On a systemd host etcd-server's postinst enables and starts a packaged etcd on :2379, which
+    # would take the port of ours. We installed it only for its binary: switch that service off.
+    if [[ " ${missing[*]} " == *" etcd-server "* ]] && [ -d /run/systemd/system ]; then
+      log "disabling the packaged etcd.service (only /usr/bin/etcd is used, started by this script)"
+      systemctl disable --now etcd.service >/dev/null 2>&1 || true
+    fi
   fi
 }
 
@@ -160,12 +182,22 @@ ensure_kubectl() {
   rm -rf "$tmp"
 }
 
-# deb-src lines copied from the existing Debian deb822 source file (same URIs/suites).
+# deb-src entries copied from the machine's Debian entries (same mirror, suites, components), so
+# `apt-get source` works wherever `apt-get install` does. Debian images use either the deb822
+# /etc/apt/sources.list.d/debian.sources (bookworm's default) or one-line /etc/apt/sources.list.
+have_kubernetes_src() {
+  # `apt-cache showsrc` exits 0 even when it finds nothing: look for the record itself
+  apt-cache showsrc kubernetes 2>/dev/null | grep -q '^Package: kubernetes$'
+}
 ensure_deb_src() {
-  local f=/etc/apt/sources.list.d/debian-src.sources
-  apt-cache showsrc kubernetes >/dev/null 2>&1 && return 0
-  if [ ! -f "$f" ]; then
-    if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+  local f=/etc/apt/sources.list.d/debian-src.sources l=/etc/apt/sources.list.d/berth-deb-src.list
+  have_kubernetes_src && return 0
+  if [ ! -f "$f" ] && [ ! -f "$l" ]; then
+    if [ -f /etc/apt/sources.list ] && grep -qE '^[[:space:]]*deb[[:space:]]' /etc/apt/sources.list \
+        && [ ! -f /etc/apt/sources.list.d/debian.sources ]; then
+      log "adding $l (deb-src copy of /etc/apt/sources.list)"
+      sed -nE 's/^[[:space:]]*deb([[:space:]])/deb-src\1/p' /etc/apt/sources.list >"$l"
+    elif [ -f /etc/apt/sources.list.d/debian.sources ]; then
       log "adding $f (deb-src copy of debian.sources)"
       sed -e 's/^Types:[[:space:]]*deb[[:space:]]*$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources >"$f"
     else
@@ -186,6 +218,7 @@ EOF
     fi
   fi
   apt_updated=0; apt_update_once
+  have_kubernetes_src || die "no source package 'kubernetes' after adding deb-src entries ($f / $l); check /etc/apt"
 }
 
 # ---------------------------------------------------------------- build kube-apiserver (+ optional)
@@ -261,7 +294,7 @@ build_k8s() {
   done
   local tb
   for b in "${todo[@]}"; do
-    log "building $b with $(go version | cut -d' ' -f3) (kube-apiserver: ~2.5 min on 2 cores with a cold Go cache)"
+    log "building $b with $(go version | cut -d' ' -f3) (cold Go cache, 2 cores: kube-apiserver ~2.5 min, the others ~40 s together)"
     tb=$SECONDS
     (cd "$gopath/src/k8s.io/kubernetes" &&
       env GOPATH="$gopath" GO111MODULE=off GOFLAGS= GOPROXY=off CGO_ENABLED=0 GOCACHE="$RIG/gocache" \
@@ -285,8 +318,23 @@ sign() { # sign NAME SUBJ EXTFILE-CONTENT
   rm -f "$PKI/$name.csr"
 }
 
+# Node identities = RIG_NODES plus those created by earlier runs (their token files), so that a
+# `start` with fewer RIG_NODES never takes credentials away from a node that is running.
+all_nodes() {
+  local f n
+  {
+    for n in $NODES; do echo "$n"; done
+    for f in "$RIG"/*.token; do
+      [ -e "$f" ] || continue
+      n=$(basename "$f" .token)
+      case $n in admin|kube-controller-manager|kube-scheduler) ;; *) echo "$n" ;; esac
+    done
+  } | sort -u
+}
+
 ensure_pki() {
   mkdir -p "$PKI"; chmod 700 "$PKI"
+  NODES=$(all_nodes | tr '\n' ' ')
   if [ ! -s "$PKI/ca.crt" ]; then
     log "generating PKI in $PKI"
     openssl req -x509 -new -nodes -newkey rsa:2048 -keyout "$PKI/ca.key" -out "$PKI/ca.crt" -days 3650 \
@@ -328,7 +376,11 @@ subjectAltName=DNS:$n,DNS:localhost,IP:127.0.0.1"
     echo "$(cat "$RIG/kube-controller-manager.token"),system:kube-controller-manager,uid-kcm"
     echo "$(cat "$RIG/kube-scheduler.token"),system:kube-scheduler,uid-scheduler"
   } >"$PKI/tokens.csv.new"
-  mv "$PKI/tokens.csv.new" "$PKI/tokens.csv"; chmod 600 "$PKI/tokens.csv"
+  chmod 600 "$PKI/tokens.csv.new"
+  # replaced only when its content changes: a newer token file than the running kube-apiserver
+  # means new identities it has not loaded (start_apiserver restarts it then)
+  if cmp -s "$PKI/tokens.csv.new" "$PKI/tokens.csv"; then rm -f "$PKI/tokens.csv.new"
+  else mv "$PKI/tokens.csv.new" "$PKI/tokens.csv"; fi
 
   local ca; ca=$(base64 -w0 <"$PKI/ca.crt")
   write_kubeconfig() { # FILE USER TOKEN
@@ -365,16 +417,16 @@ port_busy() { (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
 
 start_etcd() {
   if pid_alive etcd /usr/bin/etcd; then log "etcd already running (pid $(cat "$RUN/etcd.pid"))"; return 0; fi
-  port_busy 2379 && die "127.0.0.1:2379 is already in use by a process this script did not start"
+  port_busy $ETCD_PORT && die "127.0.0.1:$ETCD_PORT is already in use by a process this script did not start"
   mkdir -p "$ETCD_DATA"; chmod 700 "$ETCD_DATA"
   log "starting etcd (data dir $ETCD_DATA)"
   start_bg etcd /usr/bin/etcd --name rig --data-dir "$ETCD_DATA" \
-    --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
-    --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
-    --initial-cluster rig=http://127.0.0.1:2380 --initial-cluster-state new \
-    --listen-metrics-urls http://127.0.0.1:2381 --logger zap --log-outputs stderr
+    --listen-client-urls http://127.0.0.1:$ETCD_PORT --advertise-client-urls http://127.0.0.1:$ETCD_PORT \
+    --listen-peer-urls http://127.0.0.1:$ETCD_PEER_PORT --initial-advertise-peer-urls http://127.0.0.1:$ETCD_PEER_PORT \
+    --initial-cluster rig=http://127.0.0.1:$ETCD_PEER_PORT --initial-cluster-state new \
+    --listen-metrics-urls http://127.0.0.1:$ETCD_METRICS_PORT --logger zap --log-outputs stderr
   for _ in $(seq 100); do
-    curl -sf --max-time 2 http://127.0.0.1:2379/health 2>/dev/null | grep -q '"health":"true"' && { log "etcd healthy"; return 0; }
+    curl -sf --max-time 2 http://127.0.0.1:$ETCD_PORT/health 2>/dev/null | grep -q '"health":"true"' && { log "etcd healthy"; return 0; }
     pid_alive etcd /usr/bin/etcd || die "etcd exited; see $RUN/etcd.log"
     sleep 0.2
   done
@@ -392,7 +444,7 @@ start_apiserver() {
   local args=(
     --bind-address=127.0.0.1 --secure-port="$PORT" --insecure-port=0
     --advertise-address=127.0.0.1 --endpoint-reconciler-type=none
-    --etcd-servers=http://127.0.0.1:2379
+    --etcd-servers=http://127.0.0.1:$ETCD_PORT
     --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key"
     --client-ca-file="$PKI/ca.crt"
     --token-auth-file="$PKI/tokens.csv"
@@ -408,11 +460,22 @@ start_apiserver() {
     --profiling=false --v=1 ${RIG_EXTRA_APISERVER_FLAGS:-}
   )
   if pid_alive kube-apiserver "$BIN/kube-apiserver"; then
-    log "kube-apiserver already running (pid $(cat "$RUN/kube-apiserver.pid"))"
-    if [ "$(cat "$RUN/kube-apiserver.args" 2>/dev/null)" != "${args[*]}" ]; then
-      log "WARNING: it was started with different flags (RIG_* settings changed?); run '$0 stop' then start again to apply"
+    local restart=""
+    if [ "$PKI/tokens.csv" -nt "$RUN/kube-apiserver.pid" ]; then
+      restart="new node identities in the static token file"
+    elif [ "$(cat "$RUN/kube-apiserver.args" 2>/dev/null)" != "${args[*]}" ]; then
+      if [ "${RIG_RESTART_ON_CHANGE:-0}" = 1 ]; then
+        restart="its flags changed"
+      else
+        log "WARNING: kube-apiserver was started with different flags (RIG_* settings changed?); run '$0 stop' then start again, or set RIG_RESTART_ON_CHANGE=1"
+      fi
     fi
-    return 0
+    if [ -z "$restart" ]; then
+      log "kube-apiserver already running (pid $(cat "$RUN/kube-apiserver.pid"))"
+      return 0
+    fi
+    log "restarting kube-apiserver: $restart"
+    stop_pid kube-apiserver "$BIN/kube-apiserver"
   fi
   port_busy "$PORT" && die "127.0.0.1:$PORT is already in use by a process this script did not start"
   log "starting kube-apiserver on $ENDPOINT"
@@ -458,32 +521,32 @@ start_controllers() {
   if pid_alive kube-controller-manager "$BIN/kube-controller-manager"; then
     log "kube-controller-manager already running (pid $(cat "$RUN/kube-controller-manager.pid"))"
   else
-    port_busy 10257 && die "127.0.0.1:10257 is already in use by a process this script did not start"
+    port_busy $KCM_PORT && die "127.0.0.1:$KCM_PORT is already in use by a process this script did not start"
     kc=$RIG/kube-controller-manager.kubeconfig
     mkdir -p "$RUN/kcm-certs"
     log "starting kube-controller-manager"
     start_bg kube-controller-manager "$BIN/kube-controller-manager" \
       --kubeconfig="$kc" --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" \
-      --bind-address=127.0.0.1 --secure-port=10257 --port=0 --cert-dir="$RUN/kcm-certs" \
+      --bind-address=127.0.0.1 --secure-port=$KCM_PORT --port=0 --cert-dir="$RUN/kcm-certs" \
       --leader-elect=false --use-service-account-credentials=true \
       --controllers='*,bootstrapsigner,tokencleaner' \
       --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
       --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
       --service-cluster-ip-range=10.96.0.0/12 --cluster-name=rig --profiling=false --v=1
-    wait_healthz kube-controller-manager 10257 "$BIN/kube-controller-manager"
+    wait_healthz kube-controller-manager $KCM_PORT "$BIN/kube-controller-manager"
   fi
   if pid_alive kube-scheduler "$BIN/kube-scheduler"; then
     log "kube-scheduler already running (pid $(cat "$RUN/kube-scheduler.pid"))"
   else
-    port_busy 10259 && die "127.0.0.1:10259 is already in use by a process this script did not start"
+    port_busy $SCHED_PORT && die "127.0.0.1:$SCHED_PORT is already in use by a process this script did not start"
     kc=$RIG/kube-scheduler.kubeconfig
     mkdir -p "$RUN/sched-certs"
     log "starting kube-scheduler"
     start_bg kube-scheduler "$BIN/kube-scheduler" \
       --kubeconfig="$kc" --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" \
-      --bind-address=127.0.0.1 --secure-port=10259 --port=0 --cert-dir="$RUN/sched-certs" \
+      --bind-address=127.0.0.1 --secure-port=$SCHED_PORT --port=0 --cert-dir="$RUN/sched-certs" \
       --leader-elect=false --profiling=false --v=1
-    wait_healthz kube-scheduler 10259 "$BIN/kube-scheduler"
+    wait_healthz kube-scheduler $SCHED_PORT "$BIN/kube-scheduler"
   fi
 }
 
@@ -498,9 +561,9 @@ do_start() {
   start_controllers
   echo "endpoint:         $ENDPOINT"
   echo "admin kubeconfig: $RIG/admin.kubeconfig"
-  for n in $NODES; do echo "node kubeconfig:  $RIG/$n.kubeconfig  (user system:node:$n)"; done
+  for n in $(all_nodes); do echo "node kubeconfig:  $RIG/$n.kubeconfig  (user system:node:$n)"; done
   echo "kubectl:          $BIN/kubectl  ($("$BIN/kubectl" version --client --short 2>/dev/null || true))"
-  if [ "$CONTROLLERS" = 1 ]; then echo "controllers:      kube-controller-manager (127.0.0.1:10257), kube-scheduler (127.0.0.1:10259)"; fi
+  if [ "$CONTROLLERS" = 1 ]; then echo "controllers:      kube-controller-manager (127.0.0.1:$KCM_PORT), kube-scheduler (127.0.0.1:$SCHED_PORT)"; fi
   echo "logs/pids:        $RUN"
 }
 

@@ -1,0 +1,274 @@
+// Configuration: flags > environment (BERTH_*) > KubeletConfiguration-style file (--config) > defaults.
+// Every problem is reported at once (InvalidConfigError); the result is frozen. This is the only place
+// that reads process.env (through the `env` argument).
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import { parse as parseYaml } from 'yaml';
+import { InvalidConfigError } from '../lib/index.ts';
+
+export interface BerthConfig {
+  nodeName: string;
+  nodeIP?: string;
+  podManifestPath?: string;
+  fileCheckFrequencyMs: number;
+  rootDir: string;
+  podLogsDir: string;
+  kubeconfig?: string;
+  clusterDNS: string[];
+  clusterDomain: string;
+  maxPods: number;
+  nodeLabels: Record<string, string>;
+  registerWithTaints: { key: string; value?: string; effect: string }[];
+  registerNode: boolean;
+  dockerEndpoint: string;
+  podInfraContainerImage?: string;
+  address: string;
+  port: number;
+  healthzPort: number;
+  healthzBindAddress: string;
+  readOnlyPort: number;
+  syncFrequencyMs: number;
+  crashLoopBackoffInitialMs: number;
+  crashLoopBackoffMaxMs: number;
+  nodeStatusUpdateFrequencyMs: number;
+  nodeStatusReportFrequencyMs: number;
+  nodeLeaseDurationSeconds: number;
+  logFormat: 'json' | 'text';
+  logLevel: string;
+  proxyMode: 'iptables' | 'none';
+  proxyKubeconfig?: string;
+  iptablesBackend?: 'legacy' | 'nft';
+  clusterCIDR?: string;
+  iptablesSyncPeriodMs: number;
+  iptablesMinSyncPeriodMs: number;
+  masqueradeAll: boolean;
+  /** Positional arguments after the command. */
+  args: string[];
+}
+
+type Kind = 'string' | 'int' | 'bool' | 'duration' | 'list' | 'map' | 'taints';
+interface Opt {
+  key: keyof BerthConfig;
+  flag: string;
+  aliases?: string[];
+  kind: Kind;
+  /** Key in a KubeletConfiguration file. */
+  file?: string;
+  help: string;
+}
+
+export const OPTIONS: Opt[] = [
+  { key: 'nodeName', flag: 'hostname-override', aliases: ['node-name'], kind: 'string', help: 'node name (default: hostname)' },
+  { key: 'nodeIP', flag: 'node-ip', kind: 'string', help: "node IP address reported in the Node's status and used as hostIP" },
+  { key: 'podManifestPath', flag: 'pod-manifest-path', aliases: ['manifest-dir'], kind: 'string', file: 'staticPodPath', help: 'folder of static pod manifests' },
+  { key: 'fileCheckFrequencyMs', flag: 'file-check-frequency', kind: 'duration', file: 'fileCheckFrequency', help: 'how often the manifest folder is re-read (default 20s)' },
+  { key: 'rootDir', flag: 'root-dir', kind: 'string', help: 'berth state directory (default /var/lib/berth)' },
+  { key: 'podLogsDir', flag: 'pod-logs-dir', kind: 'string', file: 'podLogsDir', help: 'pod log directory (default /var/log/pods)' },
+  { key: 'kubeconfig', flag: 'kubeconfig', kind: 'string', help: 'kubeconfig of the node identity; without it berth runs standalone' },
+  { key: 'clusterDNS', flag: 'cluster-dns', kind: 'list', file: 'clusterDNS', help: 'DNS server IPs for pods with dnsPolicy ClusterFirst' },
+  { key: 'clusterDomain', flag: 'cluster-domain', kind: 'string', file: 'clusterDomain', help: 'cluster domain (default cluster.local)' },
+  { key: 'maxPods', flag: 'max-pods', kind: 'int', file: 'maxPods', help: 'maximum pods on this node (default 110)' },
+  { key: 'nodeLabels', flag: 'node-labels', kind: 'map', help: 'labels to add when registering the node (k=v,...)' },
+  { key: 'registerWithTaints', flag: 'register-with-taints', kind: 'taints', file: 'registerWithTaints', help: 'taints to add when registering (key=value:Effect,...)' },
+  { key: 'registerNode', flag: 'register-node', kind: 'bool', file: 'registerNode', help: 'register the node with the API server (default true)' },
+  { key: 'dockerEndpoint', flag: 'docker-endpoint', aliases: ['container-runtime-endpoint'], kind: 'string', help: 'Docker socket (default unix:///var/run/docker.sock)' },
+  { key: 'podInfraContainerImage', flag: 'pod-infra-container-image', kind: 'string', help: 'sandbox image (default: berth builds berth.local/pause locally)' },
+  { key: 'address', flag: 'address', kind: 'string', file: 'address', help: 'address of the kubelet API (default 0.0.0.0)' },
+  { key: 'port', flag: 'port', kind: 'int', file: 'port', help: 'kubelet API port (default 10250)' },
+  { key: 'healthzPort', flag: 'healthz-port', kind: 'int', file: 'healthzPort', help: 'healthz port on 127.0.0.1 (default 10248, 0 = off)' },
+  { key: 'healthzBindAddress', flag: 'healthz-bind-address', kind: 'string', file: 'healthzBindAddress', help: 'healthz address (default 127.0.0.1)' },
+  { key: 'readOnlyPort', flag: 'read-only-port', kind: 'int', file: 'readOnlyPort', help: 'local read-only API port used by `berth pods` (default 10255, 0 = off)' },
+  { key: 'syncFrequencyMs', flag: 'sync-frequency', kind: 'duration', file: 'syncFrequency', help: 'periodic re-sync of every pod (default 1m)' },
+  { key: 'crashLoopBackoffInitialMs', flag: 'crash-loop-backoff-initial', kind: 'duration', help: 'first crash-loop back-off (default 10s)' },
+  { key: 'crashLoopBackoffMaxMs', flag: 'crash-loop-backoff-max', kind: 'duration', help: 'maximum crash-loop back-off (default 5m)' },
+  { key: 'nodeStatusUpdateFrequencyMs', flag: 'node-status-update-frequency', kind: 'duration', file: 'nodeStatusUpdateFrequency', help: 'how often node status is computed (default 10s)' },
+  { key: 'nodeStatusReportFrequencyMs', flag: 'node-status-report-frequency', kind: 'duration', file: 'nodeStatusReportFrequency', help: 'node status is posted at least this often (default 5m)' },
+  { key: 'nodeLeaseDurationSeconds', flag: 'node-lease-duration-seconds', kind: 'int', file: 'nodeLeaseDurationSeconds', help: 'Lease duration (default 40)' },
+  { key: 'logFormat', flag: 'log-format', kind: 'string', help: 'json (default) or text' },
+  { key: 'logLevel', flag: 'log-level', kind: 'string', help: 'trace, debug, info (default), warn, error' },
+  { key: 'proxyMode', flag: 'proxy-mode', kind: 'string', help: 'iptables (default) or none' },
+  { key: 'proxyKubeconfig', flag: 'proxy-kubeconfig', kind: 'string', help: 'kubeconfig for the proxy (default: --kubeconfig)' },
+  { key: 'iptablesBackend', flag: 'iptables-backend', kind: 'string', help: 'legacy or nft (default: the one holding more rules)' },
+  { key: 'clusterCIDR', flag: 'cluster-cidr', kind: 'string', help: 'pod CIDR; traffic to Services from outside it is masqueraded' },
+  { key: 'iptablesSyncPeriodMs', flag: 'iptables-sync-period', kind: 'duration', help: 'full iptables sync period (default 1h)' },
+  { key: 'iptablesMinSyncPeriodMs', flag: 'iptables-min-sync-period', kind: 'duration', help: 'minimum time between syncs (default 1s)' },
+  { key: 'masqueradeAll', flag: 'masquerade-all', kind: 'bool', help: 'SNAT all traffic sent via Service cluster IPs' },
+];
+
+export const DEFAULTS: Omit<BerthConfig, 'nodeName' | 'args'> = {
+  fileCheckFrequencyMs: 20_000,
+  rootDir: '/var/lib/berth',
+  podLogsDir: '/var/log/pods',
+  clusterDNS: [],
+  clusterDomain: 'cluster.local',
+  maxPods: 110,
+  nodeLabels: {},
+  registerWithTaints: [],
+  registerNode: true,
+  dockerEndpoint: 'unix:///var/run/docker.sock',
+  address: '0.0.0.0',
+  port: 10250,
+  healthzPort: 10248,
+  healthzBindAddress: '127.0.0.1',
+  readOnlyPort: 10255,
+  syncFrequencyMs: 60_000,
+  crashLoopBackoffInitialMs: 10_000,
+  crashLoopBackoffMaxMs: 300_000,
+  nodeStatusUpdateFrequencyMs: 10_000,
+  nodeStatusReportFrequencyMs: 300_000,
+  nodeLeaseDurationSeconds: 40,
+  logFormat: 'json',
+  logLevel: 'info',
+  proxyMode: 'iptables',
+  iptablesSyncPeriodMs: 3_600_000,
+  iptablesMinSyncPeriodMs: 1000,
+  masqueradeAll: false,
+};
+
+/** Go duration ("1m30s", "300ms", "10s") or plain seconds → milliseconds. */
+export function parseDuration(s: string): number {
+  if (/^\d+(\.\d+)?$/.test(s)) return Number(s) * 1000;
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
+  let total = 0;
+  let consumed = 0;
+  for (const m of s.matchAll(re)) {
+    total += Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+    consumed += m[0].length;
+  }
+  if (consumed !== s.length || s.length === 0) throw new Error(`invalid duration ${JSON.stringify(s)}`);
+  return total;
+}
+
+function convert(o: Opt, raw: unknown, problems: string[], where: string): unknown {
+  const bad = (why: string): undefined => {
+    problems.push(`${where}: ${why}`);
+    return undefined;
+  };
+  switch (o.kind) {
+    case 'string':
+      return typeof raw === 'string' ? raw : raw === undefined ? undefined : String(raw);
+    case 'int': {
+      const n = Number(raw);
+      return Number.isInteger(n) ? n : bad(`${JSON.stringify(raw)} is not an integer`);
+    }
+    case 'bool':
+      if (raw === true || raw === 'true' || raw === '') return true;
+      if (raw === false || raw === 'false') return false;
+      return bad(`${JSON.stringify(raw)} is not true/false`);
+    case 'duration':
+      try {
+        return typeof raw === 'number' ? raw * 1000 : parseDuration(String(raw));
+      } catch (err) {
+        return bad((err as Error).message);
+      }
+    case 'list':
+      return Array.isArray(raw) ? raw.map(String) : String(raw).split(',').map((x) => x.trim()).filter(Boolean);
+    case 'map': {
+      if (typeof raw === 'object' && raw !== null) return raw;
+      const out: Record<string, string> = {};
+      for (const kv of String(raw).split(',').filter(Boolean)) {
+        const i = kv.indexOf('=');
+        if (i <= 0) return bad(`${JSON.stringify(kv)} is not key=value`);
+        out[kv.slice(0, i).trim()] = kv.slice(i + 1).trim();
+      }
+      return out;
+    }
+    case 'taints': {
+      if (Array.isArray(raw)) return raw;
+      const out: { key: string; value?: string; effect: string }[] = [];
+      for (const t of String(raw).split(',').filter(Boolean)) {
+        const m = /^([^=:]+)(?:=([^:]*))?:(NoSchedule|PreferNoSchedule|NoExecute)$/.exec(t.trim());
+        if (!m) return bad(`${JSON.stringify(t)} is not key[=value]:Effect`);
+        out.push({ key: m[1]!, value: m[2], effect: m[3]! });
+      }
+      return out;
+    }
+  }
+}
+
+export interface LoadConfigInput {
+  argv: string[];
+  env: Record<string, string | undefined>;
+  /** Reads --config files; injectable for tests. */
+  readFile?: (p: string) => string;
+  hostname?: string;
+}
+
+export function loadConfig(input: LoadConfigInput): Readonly<BerthConfig> {
+  const problems: string[] = [];
+  const byFlag = new Map<string, Opt>();
+  for (const o of OPTIONS) for (const f of [o.flag, ...(o.aliases ?? [])]) byFlag.set(f, o);
+  const flags: Partial<Record<keyof BerthConfig, unknown>> = {};
+  const args: string[] = [];
+  let configFile: string | undefined = input.env.BERTH_CONFIG;
+  const argv = input.argv;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      args.push(...argv.slice(i + 1));
+      break;
+    }
+    if (!a.startsWith('--')) {
+      args.push(a);
+      continue;
+    }
+    const eq = a.indexOf('=');
+    const name = a.slice(2, eq > 0 ? eq : undefined);
+    if (name === 'config') {
+      configFile = eq > 0 ? a.slice(eq + 1) : argv[++i];
+      continue;
+    }
+    const o = byFlag.get(name);
+    if (!o) {
+      problems.push(`unknown flag --${name}`);
+      continue;
+    }
+    let val: string | undefined;
+    if (eq > 0) val = a.slice(eq + 1);
+    else if (o.kind === 'bool' && (argv[i + 1] === undefined || argv[i + 1]!.startsWith('--') || !/^(true|false)$/.test(argv[i + 1]!))) val = 'true';
+    else val = argv[++i];
+    if (val === undefined) {
+      problems.push(`flag --${name} needs a value`);
+      continue;
+    }
+    flags[o.key] = convert(o, val, problems, `--${name}`);
+  }
+  const fromEnv: Partial<Record<keyof BerthConfig, unknown>> = {};
+  for (const o of OPTIONS) {
+    const envName = `BERTH_${o.flag.toUpperCase().replace(/-/g, '_')}`;
+    const v = input.env[envName];
+    if (v !== undefined && v !== '') fromEnv[o.key] = convert(o, v, problems, envName);
+  }
+  const fromFile: Partial<Record<keyof BerthConfig, unknown>> = {};
+  if (configFile) {
+    try {
+      const doc = parseYaml((input.readFile ?? ((p: string) => readFileSync(p, 'utf8')))(configFile)) as Record<string, unknown>;
+      if (doc && typeof doc === 'object')
+        for (const o of OPTIONS) if (o.file && doc[o.file] !== undefined) fromFile[o.key] = convert(o, doc[o.file], problems, `${configFile}: ${o.file}`);
+    } catch (err) {
+      problems.push(`--config ${configFile}: ${(err as Error).message}`);
+    }
+  }
+  const merged = { ...DEFAULTS, ...clean(fromFile), ...clean(fromEnv), ...clean(flags) } as BerthConfig;
+  merged.nodeName = (merged.nodeName || input.hostname || os.hostname()).toLowerCase();
+  merged.args = args;
+  if (!['json', 'text'].includes(merged.logFormat)) problems.push(`--log-format: ${JSON.stringify(merged.logFormat)} is not json or text`);
+  if (!['iptables', 'none'].includes(merged.proxyMode)) problems.push(`--proxy-mode: ${JSON.stringify(merged.proxyMode)} is not iptables or none`);
+  if (merged.iptablesBackend && !['legacy', 'nft'].includes(merged.iptablesBackend)) problems.push(`--iptables-backend: ${JSON.stringify(merged.iptablesBackend)} is not legacy or nft`);
+  if (merged.maxPods < 1) problems.push('--max-pods must be at least 1');
+  if (merged.crashLoopBackoffInitialMs <= 0 || merged.crashLoopBackoffMaxMs < merged.crashLoopBackoffInitialMs)
+    problems.push('--crash-loop-backoff-initial must be > 0 and <= --crash-loop-backoff-max');
+  if (merged.nodeIP && !/^[0-9.]+$|:/.test(merged.nodeIP)) problems.push(`--node-ip: ${JSON.stringify(merged.nodeIP)} is not an IP address`);
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(merged.nodeName)) problems.push(`node name ${JSON.stringify(merged.nodeName)} is not a valid DNS subdomain`);
+  if (problems.length) throw new InvalidConfigError(problems);
+  return Object.freeze(merged);
+}
+
+function clean<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+export function usage(): string {
+  const lines = OPTIONS.map((o) => `  --${o.flag.padEnd(30)} ${o.help}`);
+  return lines.join('\n');
+}

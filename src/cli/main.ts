@@ -1,0 +1,278 @@
+// berth's composition root: parses the command line, builds the real Docker runtime, the kubelet, the
+// proxy and the API clients, and wires them together. Nothing imports this file.
+import os from 'node:os';
+import { readFileSync } from 'node:fs';
+import type { Pod, PodStatus } from 'kubernetes-types/core/v1';
+import { createLogger, errorMessage, InvalidConfigError, type Logger } from '../lib/index.ts';
+import { DockerRuntime } from '../cri/docker/index.ts';
+import { L, type Container, type PodSandbox } from '../cri/index.ts';
+import { Kubelet, KubeletServer, ManifestSource, FILE_SOURCE, type ManifestError, type RecordedEvent } from '../kubelet/index.ts';
+import { loadConfig, usage, type BerthConfig } from './config.ts';
+import { humanDuration, podSummary, table } from './print.ts';
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** IPv4 of the default-route interface (as the kubelet picks its node IP when --node-ip is unset). */
+export function detectHostIP(): string {
+  let iface: string | undefined;
+  try {
+    for (const line of readFileSync('/proc/net/route', 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[1] === '00000000' && f[0]) {
+        iface = f[0];
+        break;
+      }
+    }
+  } catch {
+    // no /proc: fall through
+  }
+  const nets = os.networkInterfaces();
+  const v4 = (name: string): string | undefined => nets[name]?.find((a) => a.family === 'IPv4' && !a.internal)?.address;
+  if (iface && v4(iface)) return v4(iface)!;
+  for (const name of Object.keys(nets)) if (!/^(docker|veth|br-|cni|flannel)/.test(name) && v4(name)) return v4(name)!;
+  return '127.0.0.1';
+}
+
+function dockerSocket(endpoint: string): string {
+  return endpoint.replace(/^unix:\/\//, '');
+}
+
+async function cmdRun(cfg: BerthConfig, log: Logger): Promise<void> {
+  const hostIP = cfg.nodeIP ?? detectHostIP();
+  const runtime = new DockerRuntime({ docker: dockerSocket(cfg.dockerEndpoint), log: log.child({ component: 'docker' }), pauseImage: cfg.podInfraContainerImage });
+  const v = await runtime.version().catch((err: unknown) => {
+    throw new Error(`cannot reach the Docker Engine at ${cfg.dockerEndpoint}: ${errorMessage(err)}`);
+  });
+  log.info({ node: cfg.nodeName, hostIP, runtime: `${v.runtimeName}://${v.runtimeVersion}`, version: VERSION }, 'starting berth');
+  const sources = cfg.podManifestPath ? [FILE_SOURCE] : [];
+  const kubelet = new Kubelet({
+    runtime,
+    images: runtime,
+    log: log.child({ component: 'kubelet' }),
+    node: {
+      nodeName: cfg.nodeName,
+      hostname: os.hostname(),
+      memoryCapacityBytes: os.totalmem(),
+      clusterDNS: cfg.clusterDNS,
+      clusterDomain: cfg.clusterDomain,
+      rootDir: cfg.rootDir,
+      podLogsDir: cfg.podLogsDir,
+    },
+    hostIP: () => hostIP,
+    backoff: { initialMs: cfg.crashLoopBackoffInitialMs, maxMs: cfg.crashLoopBackoffMaxMs },
+    syncFrequencyMs: cfg.syncFrequencyMs,
+    sources,
+  });
+  kubelet.start();
+  let manifests: ManifestSource | undefined;
+  if (cfg.podManifestPath) {
+    manifests = new ManifestSource({
+      dir: cfg.podManifestPath,
+      nodeName: cfg.nodeName,
+      log: log.child({ component: 'manifests' }),
+      resyncMs: cfg.fileCheckFrequencyMs,
+      onUpdate: (snap) => kubelet.updateSource(FILE_SOURCE, snap.pods, snap.errors),
+    });
+    manifests.start();
+    log.info({ dir: cfg.podManifestPath }, 'watching static pod manifests');
+  }
+  const server = new KubeletServer({
+    kubelet,
+    address: cfg.healthzBindAddress,
+    healthzPort: cfg.healthzPort,
+    readOnlyPort: cfg.readOnlyPort,
+    nodeName: cfg.nodeName,
+    checks: [{ name: 'pleg', healthy: () => kubelet.pleg.healthy() || kubelet.pleg.lastRelistStart === 0 }],
+    log: log.child({ component: 'server' }),
+  });
+  await server.start();
+
+  await new Promise<void>((resolve) => {
+    const onSignal = (sig: string): void => {
+      log.info({ signal: sig }, 'shutting down; pods keep running');
+      resolve();
+    };
+    process.once('SIGTERM', () => onSignal('SIGTERM'));
+    process.once('SIGINT', () => onSignal('SIGINT'));
+  });
+  manifests?.stop();
+  await kubelet.stop();
+  await server.stop();
+}
+
+interface PodsResponse {
+  node: string;
+  items: (Pod & { status: PodStatus })[];
+  errors: ManifestError[];
+  events: RecordedEvent[];
+}
+
+async function cmdPods(cfg: BerthConfig, wide: boolean, output?: string): Promise<number> {
+  const url = `http://127.0.0.1:${cfg.readOnlyPort}/berth/pods`;
+  let data: PodsResponse;
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    data = (await res.json()) as PodsResponse;
+  } catch (err) {
+    process.stderr.write(`berth is not answering on ${url} (${errorMessage((err as { cause?: unknown }).cause ?? err)}); showing pods from Docker labels instead\n`);
+    return cmdPodsFromDocker(cfg);
+  }
+  if (output === 'json') {
+    process.stdout.write(JSON.stringify(data, null, 2) + '\n');
+    return 0;
+  }
+  const now = Date.now();
+  const rows = data.items
+    .sort((a, b) => `${a.metadata?.namespace}/${a.metadata?.name}`.localeCompare(`${b.metadata?.namespace}/${b.metadata?.name}`))
+    .map((p) => {
+      const s = podSummary(p, p.status);
+      const age = p.metadata?.creationTimestamp ?? p.status.startTime;
+      const row = [p.metadata?.namespace ?? '', p.metadata?.name ?? '', s.ready, s.status, String(s.restarts), age ? humanDuration(now - Date.parse(age)) : '<unknown>'];
+      if (wide) row.push(p.status.podIP ?? '<none>', data.node);
+      else row.push(data.node);
+      return row;
+    });
+  for (const e of data.errors) {
+    const row = ['', e.name ?? `(${e.file.split('/').pop()})`, '0/0', e.reason, '0', '-'];
+    row.push(...(wide ? ['<none>', data.node] : [data.node]));
+    rows.push(row);
+  }
+  const header = ['NAMESPACE', 'NAME', 'READY', 'STATUS', 'RESTARTS', 'AGE', ...(wide ? ['IP', 'NODE'] : ['NODE'])];
+  process.stdout.write(rows.length ? table(header, rows) + '\n' : 'No resources found.\n');
+  if (data.errors.length) {
+    process.stdout.write('\nManifest problems:\n');
+    for (const e of data.errors) process.stdout.write(`  ${e.file}${e.document !== undefined ? ` (document ${e.document})` : ''}: ${e.reason}: ${e.message}\n`);
+  }
+  return 0;
+}
+
+async function cmdPodsFromDocker(cfg: BerthConfig): Promise<number> {
+  const rt = new DockerRuntime({ docker: dockerSocket(cfg.dockerEndpoint), log: createLogger({ level: 'silent' }) });
+  const [sandboxes, containers] = await Promise.all([rt.listPodSandbox(), rt.listContainers()]);
+  const byUid = new Map<string, { sb: PodSandbox[]; cs: Container[] }>();
+  for (const s of sandboxes) {
+    const uid = s.metadata.uid;
+    if (!byUid.has(uid)) byUid.set(uid, { sb: [], cs: [] });
+    byUid.get(uid)!.sb.push(s);
+  }
+  for (const c of containers) {
+    const uid = c.labels[L.podUid] ?? '';
+    if (!byUid.has(uid)) byUid.set(uid, { sb: [], cs: [] });
+    byUid.get(uid)!.cs.push(c);
+  }
+  const rows = [...byUid.values()].map(({ sb, cs }) => {
+    const m = sb[0]?.metadata;
+    const names = new Set(cs.map((c) => c.metadata.name));
+    const running = new Set(cs.filter((c) => c.state === 'CONTAINER_RUNNING').map((c) => c.metadata.name));
+    const created = Math.min(...sb.map((s) => s.createdAt), ...cs.map((c) => c.createdAt));
+    return [
+      m?.namespace ?? cs[0]?.labels[L.podNamespace] ?? '',
+      m?.name ?? cs[0]?.labels[L.podName] ?? '',
+      `${running.size}/${names.size}`,
+      sb.some((s) => s.state === 'SANDBOX_READY') ? (running.size ? 'Running' : 'NotReady') : 'Stopped',
+      humanDuration(Date.now() - created),
+    ];
+  });
+  process.stdout.write(rows.length ? table(['NAMESPACE', 'NAME', 'RUNNING', 'SANDBOX', 'AGE'], rows) + '\n' : 'No pods found in Docker.\n');
+  return 0;
+}
+
+async function cmdPs(cfg: BerthConfig, all: boolean): Promise<number> {
+  const rt = new DockerRuntime({ docker: dockerSocket(cfg.dockerEndpoint), log: createLogger({ level: 'silent' }) });
+  const [sandboxes, containers] = await Promise.all([rt.listPodSandbox(), rt.listContainers()]);
+  const now = Date.now();
+  const short = (id: string): string => id.slice(0, 13);
+  const sbRows = sandboxes
+    .filter((s) => all || s.state === 'SANDBOX_READY')
+    .sort((a, b) => b.createdAt - a.createdAt)
+    .map((s) => [short(s.id), `${humanDuration(now - s.createdAt)} ago`, s.state === 'SANDBOX_READY' ? 'Ready' : 'NotReady', s.metadata.name, s.metadata.namespace, String(s.metadata.attempt)]);
+  const podName = new Map(sandboxes.map((s) => [s.id, s.metadata.name]));
+  const cRows = containers
+    .filter((c) => all || c.state === 'CONTAINER_RUNNING')
+    .sort((a, b) => b.createdAt - a.createdAt)
+    .map((c) => [
+      short(c.id),
+      c.image,
+      `${humanDuration(now - c.createdAt)} ago`,
+      c.state.replace('CONTAINER_', '').replace(/^(\w)(\w*)$/, (_m, a: string, b: string) => a + b.toLowerCase()),
+      c.metadata.name,
+      String(c.metadata.attempt),
+      short(c.podSandboxId),
+      podName.get(c.podSandboxId) ?? c.labels[L.podName] ?? '',
+    ]);
+  process.stdout.write('SANDBOXES\n' + table(['POD ID', 'CREATED', 'STATE', 'NAME', 'NAMESPACE', 'ATTEMPT'], sbRows) + '\n\n');
+  process.stdout.write('CONTAINERS\n' + table(['CONTAINER', 'IMAGE', 'CREATED', 'STATE', 'NAME', 'ATTEMPT', 'POD ID', 'POD'], cRows) + '\n');
+  return 0;
+}
+
+const HELP = `berth ${VERSION}: a node agent (kubelet + kube-proxy) over the Docker Engine
+
+Usage:
+  berth run [flags]            run the node agent (standalone with --pod-manifest-path; cluster node with --kubeconfig)
+  berth pods [-o wide|json]    pods this node runs (like kubectl get pods), with manifest problems
+  berth ps [-a]                sandboxes and containers from Docker labels (like crictl ps); works while berth is down
+  berth version
+
+Flags (also BERTH_<FLAG> environment variables, or a KubeletConfiguration file with --config):
+${usage()}
+`;
+
+export async function main(argv: string[], env: Record<string, string | undefined>): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    process.stdout.write(HELP);
+    return cmd ? 0 : 2;
+  }
+  if (cmd === 'version' || cmd === '--version') {
+    process.stdout.write(`berth ${VERSION}\n`);
+    return 0;
+  }
+  const local: string[] = [];
+  const flags: string[] = [];
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i]!;
+    if (a === '-a' || a === '--all' || a === '-o' || a.startsWith('-o=') || a.startsWith('--output')) {
+      if (a === '-o' || a === '--output') local.push(`-o=${rest[++i] ?? ''}`);
+      else local.push(a.replace(/^--output=/, '-o='));
+    } else flags.push(a);
+  }
+  let cfg: BerthConfig;
+  try {
+    cfg = loadConfig({ argv: flags, env });
+  } catch (err) {
+    if (err instanceof InvalidConfigError) {
+      process.stderr.write(`berth: ${err.problems.map((p) => `\n  ${p}`).join('')}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const output = local.find((l) => l.startsWith('-o='))?.slice(3);
+  switch (cmd) {
+    case 'run': {
+      const log = createLogger({ level: cfg.logLevel, format: cfg.logFormat });
+      process.on('unhandledRejection', (err) => {
+        log.fatal({ err }, 'unhandled rejection; exiting so that berth restarts with fresh state');
+        process.exit(1);
+      });
+      await cmdRun(cfg, log);
+      return 0;
+    }
+    case 'pods':
+      return cmdPods(cfg, output === 'wide', output);
+    case 'ps':
+      return cmdPs(cfg, local.includes('-a') || local.includes('--all'));
+    default:
+      process.stderr.write(`berth: unknown command ${JSON.stringify(cmd)}\n\n${HELP}`);
+      return 2;
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/cli/main.ts')) {
+  main(process.argv.slice(2), process.env).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`berth: ${errorMessage(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,156 @@
+// Container environment as the kubelet builds it (pkg/kubelet/kubelet_pods.go makeEnvironmentVariables):
+// envFrom first, then service links, then env in order, each value expanded with $(VAR) references to
+// the ones before it (third_party/forked/golang/expansion).
+import type { Container, EnvVar, Pod } from 'kubernetes-types/core/v1';
+import { cpuMillis, bytes } from './quantity.ts';
+
+/** Supplies ConfigMap/Secret data; throws NotFoundError for missing objects. Standalone berth has none. */
+export interface ConfigDataSource {
+  configMap(namespace: string, name: string): Promise<Record<string, string>>;
+  secret(namespace: string, name: string): Promise<Record<string, string>>;
+}
+
+export class EnvConfigError extends Error {}
+
+/** Expands $(VAR) with `lookup`; `$$` escapes; unknown references are left as written. */
+export function expand(input: string, lookup: (name: string) => string | undefined): string {
+  let out = '';
+  for (let i = 0; i < input.length; i++) {
+    const ch = input[i];
+    if (ch !== '$' || i + 1 >= input.length) {
+      out += ch;
+      continue;
+    }
+    const next = input[i + 1];
+    if (next === '$') {
+      out += '$';
+      i++;
+      continue;
+    }
+    if (next === '(') {
+      const end = input.indexOf(')', i + 2);
+      if (end < 0) {
+        out += input.slice(i);
+        break;
+      }
+      const name = input.slice(i + 2, end);
+      const v = lookup(name);
+      out += v ?? `$(${name})`;
+      i = end;
+      continue;
+    }
+    out += ch;
+  }
+  return out;
+}
+
+export interface EnvContext {
+  pod: Pod;
+  container: Container;
+  hostIP: string;
+  podIP: string;
+  nodeName: string;
+  serviceEnv: Record<string, string>;
+  data: ConfigDataSource | undefined;
+  /** Node allocatable, used when a resourceFieldRef asks for a limit that is not set. */
+  nodeAllocatable: { cpuMillis: number; memoryBytes: number };
+}
+
+function fieldRef(path: string, ctx: EnvContext): string {
+  const m = ctx.pod.metadata ?? {};
+  switch (path) {
+    case 'metadata.name':
+      return m.name ?? '';
+    case 'metadata.namespace':
+      return m.namespace ?? '';
+    case 'metadata.uid':
+      return m.uid ?? '';
+    case 'spec.nodeName':
+      return ctx.nodeName;
+    case 'spec.serviceAccountName':
+      return ctx.pod.spec?.serviceAccountName ?? '';
+    case 'status.hostIP':
+    case 'status.hostIPs':
+      return ctx.hostIP;
+    case 'status.podIP':
+    case 'status.podIPs':
+      return ctx.podIP;
+  }
+  const lab = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(path);
+  if (lab) return (lab[1] === 'labels' ? m.labels : m.annotations)?.[lab[2]!] ?? '';
+  throw new EnvConfigError(`unsupported fieldRef ${JSON.stringify(path)}`);
+}
+
+function resourceFieldRef(ref: { resource: string; divisor?: string | number; containerName?: string }, ctx: EnvContext): string {
+  const c = ref.containerName ? ctx.pod.spec?.containers.find((x) => x.name === ref.containerName) ?? ctx.container : ctx.container;
+  const [kind, res] = ref.resource.split('.') as ['limits' | 'requests', string];
+  const q = c.resources?.[kind]?.[res];
+  const divisor = ref.divisor === undefined ? 1 : Number(ref.divisor) || 1;
+  if (res === 'cpu') {
+    const milli = q !== undefined ? cpuMillis(q) : kind === 'limits' ? ctx.nodeAllocatable.cpuMillis : 0;
+    const div = ref.divisor === undefined ? 1000 : cpuMillis(ref.divisor);
+    return String(Math.ceil(milli / div));
+  }
+  const b = q !== undefined ? bytes(q) : kind === 'limits' ? ctx.nodeAllocatable.memoryBytes : 0;
+  const div = ref.divisor === undefined ? 1 : bytes(ref.divisor) || divisor;
+  return String(Math.ceil(b / div));
+}
+
+export async function makeEnvironment(ctx: EnvContext): Promise<{ key: string; value: string }[]> {
+  const ns = ctx.pod.metadata?.namespace ?? 'default';
+  const vars = new Map<string, string>();
+  for (const from of ctx.container.envFrom ?? []) {
+    let data: Record<string, string>;
+    const prefix = from.prefix ?? '';
+    if (from.configMapRef) {
+      if (!ctx.data) throw new EnvConfigError(`configmap "${from.configMapRef.name}" not found`);
+      try {
+        data = await ctx.data.configMap(ns, from.configMapRef.name ?? '');
+      } catch (err) {
+        if (from.configMapRef.optional) continue;
+        throw new EnvConfigError(`configmap "${from.configMapRef.name}" not found`, { cause: err });
+      }
+    } else if (from.secretRef) {
+      if (!ctx.data) throw new EnvConfigError(`secret "${from.secretRef.name}" not found`);
+      try {
+        data = await ctx.data.secret(ns, from.secretRef.name ?? '');
+      } catch (err) {
+        if (from.secretRef.optional) continue;
+        throw new EnvConfigError(`secret "${from.secretRef.name}" not found`, { cause: err });
+      }
+    } else continue;
+    for (const [k, v] of Object.entries(data)) vars.set(prefix + k, v);
+  }
+  if (ctx.pod.spec?.enableServiceLinks !== false) for (const [k, v] of Object.entries(ctx.serviceEnv)) if (!vars.has(k)) vars.set(k, v);
+  else for (const [k, v] of Object.entries(ctx.serviceEnv)) if (k.startsWith('KUBERNETES_')) vars.set(k, v);
+  const lookup = (n: string): string | undefined => vars.get(n);
+  for (const e of ctx.container.env ?? []) vars.set(e.name, await envValue(e, ctx, lookup, ns));
+  return [...vars].map(([key, value]) => ({ key, value }));
+}
+
+async function envValue(e: EnvVar, ctx: EnvContext, lookup: (n: string) => string | undefined, ns: string): Promise<string> {
+  if (e.value !== undefined) return expand(e.value, lookup);
+  const vf = e.valueFrom;
+  if (!vf) return '';
+  if (vf.fieldRef) return fieldRef(vf.fieldRef.fieldPath, ctx);
+  if (vf.resourceFieldRef) return resourceFieldRef(vf.resourceFieldRef, ctx);
+  const keyRef = vf.configMapKeyRef ?? vf.secretKeyRef;
+  if (keyRef) {
+    const kind = vf.configMapKeyRef ? 'configmap' : 'secret';
+    let data: Record<string, string>;
+    try {
+      if (!ctx.data) throw new Error('no API server');
+      data = await (kind === 'configmap' ? ctx.data.configMap(ns, keyRef.name ?? '') : ctx.data.secret(ns, keyRef.name ?? ''));
+    } catch (err) {
+      if (keyRef.optional) return '';
+      throw new EnvConfigError(`${kind} "${keyRef.name}" not found`, { cause: err });
+    }
+    const v = data[keyRef.key];
+    if (v === undefined) {
+      if (keyRef.optional) return '';
+      throw new EnvConfigError(`couldn't find key ${keyRef.key} in ${kind === 'configmap' ? 'ConfigMap' : 'Secret'} ${ns}/${keyRef.name}`);
+    }
+    return v;
+  }
+  return '';
+}

@@ -1,0 +1,14 @@
+// The kubelet room owns the pod lifecycle on this node: pod sources (manifest folder; the API server in
+// cluster mode), the pure pod-action planner and its thin executor, per-UID pod workers, the PLEG relist,
+// pod status computation, events, images, volumes, and the kubelet's local HTTP endpoints.
+export { Kubelet, type KubeletOptions, type PodRecord, type StatusListener } from './kubelet.ts';
+export { ManifestSource, readManifestDir, parseManifest, FILE_SOURCE, type ManifestError, type SourceSnapshot } from './manifest-source.ts';
+export { KubeletServer, type HealthCheck } from './server.ts';
+export { MemoryRecorder, type EventRecorder, type EventSink, type RecordedEvent, type ObjectRef } from './events.ts';
+export type { NodeFacts } from './container-config.ts';
+export type { ConfigDataSource } from './env.ts';
+export { DEFAULT_CRASH_BACKOFF, type BackoffPolicy } from './backoff.ts';
+export { computePodActions, containerHash } from './pod-actions.ts';
+export { computePodStatus, getQOSClass } from './pod-status.ts';
+export { applyPodDefaults, validatePod, formatFieldErrors } from './pod-spec.ts';
+export { cpuMillis, bytes, parseQuantity } from './quantity.ts';

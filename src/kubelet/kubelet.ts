@@ -1,0 +1,328 @@
+// The kubelet core: merges pod sources into the desired set, runs one serialized worker per pod UID
+// (pkg/kubelet/pod_workers.go), each sync reading the pod's observed state from the PLEG cache newer
+// than its previous sync, planning, applying, and publishing the pod's status. Pods that are no longer
+// desired are stopped with their grace period and removed once every source has synced.
+import type { Pod, PodStatus } from 'kubernetes-types/core/v1';
+import type { ImageService, RuntimeService } from '../cri/index.ts';
+import { L } from '../cri/index.ts';
+import { errorMessage, systemClock, type Clock, type Logger } from '../lib/index.ts';
+import { DEFAULT_CRASH_BACKOFF, type BackoffPolicy } from './backoff.ts';
+import type { NodeFacts } from './container-config.ts';
+import type { ConfigDataSource } from './env.ts';
+import { MemoryRecorder } from './events.ts';
+import { ImageManager } from './images.ts';
+import type { ManifestError } from './manifest-source.ts';
+import type { ObservedPod } from './observed.ts';
+import { Pleg } from './pleg.ts';
+import { computePodStatus, type WaitingReason } from './pod-status.ts';
+import { killPod, podObjectRef, removePod, syncPod, type PodSyncDeps } from './pod-sync.ts';
+import { teardownPodVolumes } from './volumes.ts';
+import { ProbeManager } from './prober.ts';
+
+export interface PodRecord {
+  pod: Pod;
+  status: PodStatus;
+  /** Increases with every status change (status manager versioning). */
+  version: number;
+  source: string;
+}
+
+export interface KubeletOptions {
+  runtime: RuntimeService;
+  images: ImageService;
+  log: Logger;
+  node: NodeFacts;
+  hostIP: () => string;
+  clock?: Clock;
+  backoff?: BackoffPolicy;
+  imageBackoff?: BackoffPolicy;
+  data?: ConfigDataSource;
+  recorder?: MemoryRecorder;
+  /** Periodic re-sync of every pod (upstream --sync-frequency, 1 min). */
+  syncFrequencyMs?: number;
+  relistPeriodMs?: number;
+  /** Names of the pod sources that must report before orphans are removed. */
+  sources: string[];
+  nodeAllocatable?: () => { cpuMillis: number; memoryBytes: number };
+  serviceEnv?: (namespace: string) => Record<string, string>;
+}
+
+interface Worker {
+  busy: boolean;
+  dirty: boolean;
+  /** When the last sync finished: the next one waits for a relist that started after it (pod_workers.go). */
+  lastSyncEnd: number;
+  requeue?: NodeJS.Timeout;
+  /** The last desired version of the pod seen (used for grace periods once it is gone). */
+  lastPod?: Pod;
+}
+
+export type StatusListener = (uid: string, rec: PodRecord | undefined) => void;
+
+export class Kubelet {
+  readonly recorder: MemoryRecorder;
+  readonly pleg: Pleg;
+  private readonly o: KubeletOptions;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly deps: PodSyncDeps;
+  private readonly imageManager: ImageManager;
+  readonly probes: ProbeManager;
+  private readonly sourcePods = new Map<string, Pod[]>();
+  private readonly sourceErrors = new Map<string, ManifestError[]>();
+  private desired = new Map<string, { pod: Pod; source: string }>();
+  private readonly records = new Map<string, PodRecord>();
+  private readonly reasons = new Map<string, Map<string, WaitingReason>>();
+  private readonly workers = new Map<string, Worker>();
+  /** UID → when its termination finished (so a stale relist does not terminate it twice). */
+  private readonly terminated = new Map<string, number>();
+  private readonly listeners: StatusListener[] = [];
+  private housekeeping: NodeJS.Timeout | undefined;
+  private resync: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private version = 0;
+  lastSyncError: string | undefined;
+
+  constructor(o: KubeletOptions) {
+    this.o = o;
+    this.clock = o.clock ?? systemClock;
+    this.log = o.log;
+    this.recorder = o.recorder ?? new MemoryRecorder({ log: o.log.child({ component: 'events' }) });
+    this.imageManager = new ImageManager({
+      images: o.images,
+      recorder: this.recorder,
+      clock: this.clock,
+      initialBackoffMs: o.imageBackoff?.initialMs,
+      maxBackoffMs: o.imageBackoff?.maxMs,
+    });
+    this.probes = new ProbeManager({
+      runtime: o.runtime,
+      recorder: this.recorder,
+      log: o.log.child({ component: 'prober' }),
+      clock: this.clock,
+      onChange: (uid) => this.kick(uid),
+    });
+    this.pleg = new Pleg({
+      runtime: o.runtime,
+      log: o.log.child({ component: 'pleg' }),
+      relistPeriodMs: o.relistPeriodMs,
+      clock: this.clock,
+      labelSelector: { [L.node]: o.node.nodeName },
+    });
+    this.deps = {
+      runtime: o.runtime,
+      images: this.imageManager,
+      recorder: this.recorder,
+      log: o.log,
+      clock: this.clock,
+      node: o.node,
+      hostIP: o.hostIP,
+      backoff: o.backoff ?? DEFAULT_CRASH_BACKOFF,
+      data: o.data,
+      serviceEnv: o.serviceEnv ?? (() => ({})),
+      nodeAllocatable: o.nodeAllocatable ?? (() => ({ cpuMillis: 0, memoryBytes: o.node.memoryCapacityBytes })),
+      liveness: this.probes.livenessFailed,
+      startup: this.probes.startupFailed,
+      podIP: (c) => this.records.get(c.labels['io.kubernetes.pod.uid'] ?? '')?.status.podIP ?? '',
+    };
+    this.pleg.onPodChanged((uid) => this.kick(uid));
+  }
+
+  start(): void {
+    this.pleg.start();
+    this.housekeeping = setInterval(() => this.cleanupOrphans(), 2000);
+    this.resync = setInterval(() => {
+      for (const uid of this.desired.keys()) this.kick(uid);
+    }, this.o.syncFrequencyMs ?? 60_000);
+  }
+
+  /** Stops the loops. Pods keep running (a restart of berth must not touch them). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.pleg.stop();
+    this.probes.stopAll();
+    if (this.housekeeping) clearInterval(this.housekeeping);
+    if (this.resync) clearInterval(this.resync);
+    for (const w of this.workers.values()) if (w.requeue) clearTimeout(w.requeue);
+    const deadline = this.clock.now() + 5000;
+    while ([...this.workers.values()].some((w) => w.busy) && this.clock.now() < deadline) await this.clock.sleep(20);
+  }
+
+  onStatus(l: StatusListener): void {
+    this.listeners.push(l);
+  }
+
+  /** Replaces the full set of pods from one source (level-triggered). */
+  updateSource(source: string, pods: Pod[], errors: ManifestError[] = []): void {
+    this.sourcePods.set(source, pods);
+    this.sourceErrors.set(source, errors);
+    const next = new Map<string, { pod: Pod; source: string }>();
+    for (const [src, list] of this.sourcePods) for (const p of list) next.set(p.metadata!.uid!, { pod: p, source: src });
+    const changed = new Set<string>();
+    for (const [uid, d] of next) {
+      const old = this.desired.get(uid);
+      if (!old || old.pod !== d.pod) changed.add(uid);
+    }
+    for (const uid of this.desired.keys()) if (!next.has(uid)) changed.add(uid);
+    this.desired = next;
+    for (const uid of changed) this.kick(uid);
+  }
+
+  sourcesReady(): boolean {
+    return this.o.sources.every((s) => this.sourcePods.has(s));
+  }
+
+  /** Snapshot of every pod berth runs, with status. */
+  pods(): PodRecord[] {
+    return [...this.records.values()];
+  }
+
+  pod(uid: string): PodRecord | undefined {
+    return this.records.get(uid);
+  }
+
+  desiredPod(uid: string): Pod | undefined {
+    return this.desired.get(uid)?.pod;
+  }
+
+  errors(): ManifestError[] {
+    return [...this.sourceErrors.values()].flat();
+  }
+
+  healthy(): boolean {
+    return this.pleg.healthy();
+  }
+
+  /** Schedules a sync of one pod (coalesced per UID). */
+  kick(uid: string): void {
+    if (this.stopped) return;
+    let w = this.workers.get(uid);
+    if (!w) this.workers.set(uid, (w = { busy: false, dirty: false, lastSyncEnd: 0 }));
+    w.dirty = true;
+    if (!w.busy) void this.work(uid, w);
+  }
+
+  private async work(uid: string, w: Worker): Promise<void> {
+    w.busy = true;
+    try {
+      while (w.dirty && !this.stopped) {
+        w.dirty = false;
+        if (w.requeue) {
+          clearTimeout(w.requeue);
+          w.requeue = undefined;
+        }
+        let done = false;
+        try {
+          done = await this.syncOne(uid, w);
+          this.lastSyncError = undefined;
+        } catch (err) {
+          this.lastSyncError = errorMessage(err);
+          const d = this.desired.get(uid)?.pod ?? w.lastPod;
+          this.log.warn({ err, pod: d ? `${d.metadata?.namespace}/${d.metadata?.name}` : undefined, podUid: uid }, 'pod sync failed');
+          if (!this.stopped) w.requeue = setTimeout(() => this.kick(uid), 2000);
+        }
+        if (done) {
+          this.workers.delete(uid);
+          return;
+        }
+      }
+    } finally {
+      w.busy = false;
+    }
+  }
+
+  private publish(uid: string, rec: PodRecord | undefined): void {
+    if (rec) this.records.set(uid, rec);
+    else this.records.delete(uid);
+    for (const l of this.listeners) {
+      try {
+        l(uid, rec);
+      } catch (err) {
+        this.log.error({ err }, 'status listener failed');
+      }
+    }
+  }
+
+  private statusFor(pod: Pod, seen: ObservedPod, reasons: Map<string, WaitingReason>, source: string): void {
+    const uid = pod.metadata!.uid!;
+    const prev = this.records.get(uid);
+    const status = computePodStatus({
+      pod,
+      seen,
+      reasons,
+      hostIP: this.o.hostIP(),
+      ready: this.probes.readiness,
+      started: this.probes.startup,
+      previous: prev?.status,
+      now: this.clock.now(),
+    });
+    if (prev && prev.pod === pod && sameStatus(prev.status, status)) return;
+    this.publish(uid, { pod, status, version: ++this.version, source });
+  }
+
+  /** One sync of one pod; returns true when the pod is gone for good (worker can be dropped). */
+  private async syncOne(uid: string, w: Worker): Promise<boolean> {
+    const seen = await this.pleg.getNewerThan(uid, w.lastSyncEnd);
+    const d = this.desired.get(uid);
+    if (!d) return this.terminate(uid, w, seen);
+    const pod = d.pod;
+    w.lastPod = pod;
+    let reasons = this.reasons.get(uid);
+    if (!reasons) this.reasons.set(uid, (reasons = new Map()));
+    const log = this.log.child({ pod: `${pod.metadata!.namespace}/${pod.metadata!.name}`, podUid: uid });
+    let res;
+    try {
+      res = await syncPod({ ...this.deps, log }, pod, seen, reasons);
+    } finally {
+      w.lastSyncEnd = this.clock.now();
+    }
+    const a = res.actions;
+    if (a.createSandbox || a.killPod || a.start.length || a.kill.length) this.pleg.trigger();
+    this.statusFor(pod, seen, reasons, d.source);
+    this.probes.sync(pod, seen, this.records.get(uid)?.status.podIP ?? '');
+    if (res.requeueAfterMs !== undefined && Number.isFinite(res.requeueAfterMs)) {
+      const ms = Math.max(res.requeueAfterMs, 50);
+      if (w.requeue) clearTimeout(w.requeue);
+      w.requeue = setTimeout(() => this.kick(uid), ms);
+    }
+    return false;
+  }
+
+  private async terminate(uid: string, w: Worker, seen: ObservedPod): Promise<boolean> {
+    if (!this.sourcesReady()) return false;
+    const last = w.lastPod ?? this.records.get(uid)?.pod;
+    if (seen.containers.length || seen.sandboxes.length) {
+      const log = this.log.child({ pod: last ? `${last.metadata?.namespace}/${last.metadata?.name}` : seen.containers[0]?.labels['io.kubernetes.pod.name'], podUid: uid });
+      log.info({ containers: seen.containers.length }, 'stopping pod that is no longer desired');
+      try {
+        await killPod({ ...this.deps, log }, last, seen);
+        await removePod({ ...this.deps, log }, seen);
+      } finally {
+        w.lastSyncEnd = this.clock.now();
+      }
+      if (last) this.recorder.event(podObjectRef(last), 'Normal', 'Killing', 'Pod removed from its source; containers stopped');
+    }
+    await teardownPodVolumes(this.o.node.rootDir, uid);
+    this.reasons.delete(uid);
+    this.probes.removePod(uid);
+    this.imageManager.forgetPod(uid);
+    if (this.records.has(uid)) this.publish(uid, undefined);
+    this.terminated.set(uid, this.clock.now());
+    this.pleg.trigger();
+    return true;
+  }
+
+  /** Housekeeping: pods the runtime holds that no source wants are terminated. */
+  private cleanupOrphans(): void {
+    if (!this.sourcesReady()) return;
+    for (const uid of this.pleg.uids()) {
+      const t = this.terminated.get(uid);
+      if (!this.desired.has(uid) && (t === undefined || t < this.pleg.lastRelistStart)) this.kick(uid);
+    }
+    for (const [uid, t] of this.terminated) if (t < this.pleg.lastRelistStart - 60_000) this.terminated.delete(uid);
+  }
+}
+
+function sameStatus(a: PodStatus, b: PodStatus): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}

@@ -1,0 +1,229 @@
+// Pod lifecycle event generator: relists the runtime (every second, and at once on a runtime event),
+// inspects only containers whose state changed, keeps the observed state per pod UID, and tells the
+// pod workers which pods changed. Upstream: pkg/kubelet/pleg/generic.go + kubecontainer.Cache.
+// Events are hints; the relist is the truth. Inspections run with bounded concurrency, each with the
+// runtime's own timeout; a failed inspect keeps the old status and is retried on the next relist.
+import { readFile, open } from 'node:fs/promises';
+import type { Container, ContainerStatus, PodSandbox, PodSandboxStatus, RuntimeService } from '../cri/index.ts';
+import { A, L } from '../cri/index.ts';
+import { SyncRunner, type Clock, systemClock, type Logger, RateLimiter } from '../lib/index.ts';
+import { emptyObserved, newestFirst, type ObservedPod } from './observed.ts';
+
+export type PlegRuntime = Pick<RuntimeService, 'listContainers' | 'listPodSandbox' | 'containerStatus' | 'podSandboxStatus' | 'events'>;
+
+export interface PlegOptions {
+  runtime: PlegRuntime;
+  log: Logger;
+  relistPeriodMs?: number;
+  inspectConcurrency?: number;
+  /** Only objects with these labels are this node's (io.berth.node=<node>). */
+  labelSelector?: Record<string, string>;
+  /** PLEG is unhealthy when the last successful relist is older than this (upstream: 3 min). */
+  relistThresholdMs?: number;
+  clock?: Clock;
+}
+
+async function mapLimit<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let i = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (i < items.length) await fn(items[i++]!);
+  });
+  await Promise.all(workers);
+}
+
+/** Reads the termination message a container wrote (policy File, or FallbackToLogsOnError from its log). */
+async function terminationMessage(c: ContainerStatus): Promise<string> {
+  const p = c.annotations[A.terminationMessagePath];
+  const m = p ? c.mounts.find((x) => x.containerPath === p) : undefined;
+  if (m) {
+    try {
+      const fh = await open(m.hostPath, 'r');
+      try {
+        const buf = Buffer.alloc(4096);
+        const { bytesRead } = await fh.read(buf, 0, 4096, 0);
+        const text = buf.subarray(0, bytesRead).toString('utf8');
+        if (text) return text;
+      } finally {
+        await fh.close();
+      }
+    } catch {
+      // no message file
+    }
+  }
+  if (c.annotations[A.terminationMessagePolicy] === 'FallbackToLogsOnError' && c.exitCode !== 0 && c.logPath) {
+    try {
+      const raw = await readFile(c.logPath, 'utf8');
+      const lines = raw.trimEnd().split('\n').slice(-80);
+      const text = lines.map((l) => {
+        try {
+          return (JSON.parse(l) as { log?: string }).log ?? l;
+        } catch {
+          return l + '\n';
+        }
+      });
+      return text.join('').slice(-2048);
+    } catch {
+      return '';
+    }
+  }
+  return '';
+}
+
+export class Pleg {
+  private readonly runtime: PlegRuntime;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly concurrency: number;
+  private readonly thresholdMs: number;
+  private readonly runner: SyncRunner;
+  private readonly selector: Record<string, string> | undefined;
+  private readonly containers = new Map<string, ContainerStatus>();
+  private readonly sandboxes = new Map<string, PodSandboxStatus>();
+  private pods = new Map<string, ObservedPod>();
+  private signatures = new Map<string, string>();
+  private listeners: ((uid: string) => void)[] = [];
+  private waiters: { after: number; resolve: () => void }[] = [];
+  private readonly abort = new AbortController();
+  private readonly warnLimiter = new RateLimiter(60_000);
+  /** Start time of the last successful relist (data is at least this fresh). */
+  lastRelistStart = 0;
+
+  constructor(opts: PlegOptions) {
+    this.runtime = opts.runtime;
+    this.log = opts.log;
+    this.clock = opts.clock ?? systemClock;
+    this.concurrency = opts.inspectConcurrency ?? 8;
+    this.thresholdMs = opts.relistThresholdMs ?? 180_000;
+    this.selector = opts.labelSelector;
+    this.runner = new SyncRunner({
+      name: 'pleg',
+      run: () => this.relist(),
+      minIntervalMs: 50,
+      periodMs: opts.relistPeriodMs ?? 1000,
+      initialBackoffMs: 500,
+      maxBackoffMs: 5000,
+      log: this.log,
+      clock: this.clock,
+    });
+  }
+
+  onPodChanged(cb: (uid: string) => void): void {
+    this.listeners.push(cb);
+  }
+
+  start(): void {
+    this.runner.start();
+    void this.watchEvents();
+  }
+
+  stop(): void {
+    this.runner.stop();
+    this.abort.abort();
+  }
+
+  /** Asks for a relist soon (coalesced). */
+  trigger(): void {
+    this.runner.trigger();
+  }
+
+  healthy(): boolean {
+    return this.lastRelistStart > 0 && this.clock.now() - this.lastRelistStart < this.thresholdMs;
+  }
+
+  /** The pod as last observed (empty if the runtime holds nothing for it). */
+  get(uid: string): ObservedPod {
+    return this.pods.get(uid) ?? emptyObserved(uid);
+  }
+
+  uids(): string[] {
+    return [...this.pods.keys()];
+  }
+
+  /** Resolves with the pod's observed state from a relist that started after `minTime` (cache.GetNewerThan). */
+  async getNewerThan(uid: string, minTime: number): Promise<ObservedPod> {
+    if (this.lastRelistStart > minTime) return this.get(uid);
+    await new Promise<void>((resolve) => {
+      this.waiters.push({ after: minTime, resolve });
+      this.runner.trigger();
+    });
+    return this.get(uid);
+  }
+
+  private async watchEvents(): Promise<void> {
+    while (!this.abort.signal.aborted) {
+      try {
+        for await (const _ev of this.runtime.events(this.abort.signal)) this.runner.trigger();
+      } catch (err) {
+        if (this.abort.signal.aborted) return;
+        if (this.warnLimiter.allow('events')) this.log.warn({ err }, 'runtime event stream failed; relying on periodic relist');
+      }
+      if (this.abort.signal.aborted) return;
+      await this.clock.sleep(1000, this.abort.signal).catch(() => undefined);
+    }
+  }
+
+  private async relist(): Promise<void> {
+    const start = this.clock.now();
+    const f = this.selector ? { labelSelector: this.selector } : undefined;
+    const [sbList, ctrList] = await Promise.all([this.runtime.listPodSandbox(f), this.runtime.listContainers(f)]);
+    const stale: (PodSandbox | Container)[] = [];
+    for (const s of sbList) {
+      const old = this.sandboxes.get(s.id);
+      if (!old || old.state !== s.state) stale.push(s);
+    }
+    for (const c of ctrList) {
+      const old = this.containers.get(c.id);
+      if (!old || old.state !== c.state) stale.push(c);
+    }
+    const sbIds = new Set(sbList.map((s) => s.id));
+    const cIds = new Set(ctrList.map((c) => c.id));
+    await mapLimit(stale, this.concurrency, async (o) => {
+      const isSandbox = 'metadata' in o && !('podSandboxId' in o);
+      try {
+        if (isSandbox) this.sandboxes.set(o.id, await this.runtime.podSandboxStatus(o.id));
+        else {
+          const st = await this.runtime.containerStatus(o.id);
+          if (st.state === 'CONTAINER_EXITED' && !st.message) st.message = await terminationMessage(st);
+          this.containers.set(o.id, st);
+        }
+      } catch (err) {
+        // Keep what we had; a vanished object disappears with the next list.
+        if (this.warnLimiter.allow(`inspect:${o.id}`)) this.log.warn({ err, id: o.id }, 'inspect failed');
+      }
+    });
+    for (const id of this.sandboxes.keys()) if (!sbIds.has(id)) this.sandboxes.delete(id);
+    for (const id of this.containers.keys()) if (!cIds.has(id)) this.containers.delete(id);
+
+    const pods = new Map<string, ObservedPod>();
+    const podOf = (uid: string): ObservedPod => {
+      let p = pods.get(uid);
+      if (!p) pods.set(uid, (p = emptyObserved(uid)));
+      return p;
+    };
+    for (const s of this.sandboxes.values()) {
+      const uid = s.labels[L.podUid] ?? s.metadata.uid;
+      if (uid) podOf(uid).sandboxes.push(s);
+    }
+    for (const c of this.containers.values()) {
+      const uid = c.labels[L.podUid];
+      if (uid) podOf(uid).containers.push(c);
+    }
+    const signatures = new Map<string, string>();
+    for (const [uid, p] of pods) {
+      p.sandboxes.sort(newestFirst);
+      p.containers.sort(newestFirst);
+      signatures.set(uid, [...p.sandboxes.map((s) => `${s.id}:${s.state}:${s.network.ip ?? ''}`), ...p.containers.map((c) => `${c.id}:${c.state}`)].join(','));
+    }
+    const changed: string[] = [];
+    for (const [uid, sig] of signatures) if (this.signatures.get(uid) !== sig) changed.push(uid);
+    for (const uid of this.signatures.keys()) if (!signatures.has(uid)) changed.push(uid);
+    this.pods = pods;
+    this.signatures = signatures;
+    this.lastRelistStart = start;
+    const ready = this.waiters.filter((w) => w.after < start);
+    this.waiters = this.waiters.filter((w) => w.after >= start);
+    for (const w of ready) w.resolve();
+    if (this.waiters.length) this.runner.trigger();
+    for (const uid of changed) for (const l of this.listeners) l(uid);
+  }
+}

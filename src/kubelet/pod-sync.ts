@@ -1,0 +1,253 @@
+// The thin executor: carries out the planner's PodActions on the runtime (kuberuntime's SyncPod,
+// killPodWithSyncResult, startContainer), records start failures in the reason cache and emits events
+// with upstream's reasons and messages.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import type { Container, LifecycleHandler, Pod } from 'kubernetes-types/core/v1';
+import type { ContainerStatus, PodSandboxConfig, RuntimeService } from '../cri/index.ts';
+import { A } from '../cri/index.ts';
+import { errorMessage, type Clock, type Logger } from '../lib/index.ts';
+import { computePodActions, type ContainerToStart, type PodActions, type ProbeVerdict } from './pod-actions.ts';
+import type { BackoffPolicy } from './backoff.ts';
+import { buildContainerConfig, buildSandboxConfig, type NodeFacts } from './container-config.ts';
+import { makeEnvironment, EnvConfigError, type ConfigDataSource } from './env.ts';
+import type { EventRecorder, ObjectRef } from './events.ts';
+import type { ImageManager } from './images.ts';
+import { nameOf, type ObservedPod } from './observed.ts';
+import type { WaitingReason } from './pod-status.ts';
+import { podDir, setupPodVolumes, VolumeError } from './volumes.ts';
+import { runProbe } from './prober.ts';
+
+/** Minimum grace for a container kill (pkg/kubelet/kuberuntime: minimumGracePeriodInSeconds). */
+const MIN_GRACE_SECONDS = 2;
+
+export interface PodSyncDeps {
+  runtime: RuntimeService;
+  images: ImageManager;
+  recorder: EventRecorder;
+  log: Logger;
+  clock: Clock;
+  node: NodeFacts;
+  hostIP: () => string;
+  backoff: BackoffPolicy;
+  data?: ConfigDataSource;
+  serviceEnv: (namespace: string) => Record<string, string>;
+  liveness?: ProbeVerdict;
+  startup?: ProbeVerdict;
+  nodeAllocatable: () => { cpuMillis: number; memoryBytes: number };
+  /** IP a container's HTTP hooks are sent to (its pod's IP). */
+  podIP?: (c: ContainerStatus) => string;
+}
+
+export const podObjectRef = (pod: Pod, fieldPath?: string): ObjectRef => ({
+  kind: 'Pod',
+  apiVersion: 'v1',
+  namespace: pod.metadata?.namespace,
+  name: pod.metadata?.name ?? '',
+  uid: pod.metadata?.uid,
+  fieldPath,
+});
+
+const containerRef = (pod: Pod, c: Container, kind: 'init' | 'app'): ObjectRef =>
+  podObjectRef(pod, `spec.${kind === 'init' ? 'initContainers' : 'containers'}{${c.name}}`);
+
+export interface SyncResult {
+  actions: PodActions;
+  requeueAfterMs?: number;
+}
+
+/** Grace for a container stop: the pod's deletion grace when being deleted, else its spec, else the container's label. */
+export function gracePeriodSeconds(pod: Pod | undefined, c?: ContainerStatus, override?: number): number {
+  let g = override ?? pod?.metadata?.deletionGracePeriodSeconds ?? pod?.spec?.terminationGracePeriodSeconds;
+  if (g === undefined && c) g = Number(c.annotations[A.terminationGracePeriod] ?? 30);
+  if (g === undefined || !Number.isFinite(g)) g = 30;
+  return Math.max(g, MIN_GRACE_SECONDS);
+}
+
+export async function killContainer(
+  deps: PodSyncDeps,
+  pod: Pod | undefined,
+  c: ContainerStatus,
+  message: string,
+  graceOverride?: number,
+): Promise<void> {
+  let grace = gracePeriodSeconds(pod, c, graceOverride);
+  const spec = [...(pod?.spec?.containers ?? []), ...(pod?.spec?.initContainers ?? [])].find((x) => x.name === nameOf(c));
+  const ref = pod ? (spec ? containerRef(pod, spec, c.annotations[A.containerType] === 'init' ? 'init' : 'app') : podObjectRef(pod)) : undefined;
+  if (ref) deps.recorder.event(ref, 'Normal', 'Killing', message);
+  // preStop runs within the grace period; what it uses is taken off the stop timeout (kuberuntime killContainer).
+  let preStop: LifecycleHandler | undefined = spec?.lifecycle?.preStop;
+  if (!preStop && c.annotations[A.preStopHandler]) {
+    try {
+      preStop = JSON.parse(c.annotations[A.preStopHandler]!) as LifecycleHandler;
+    } catch {
+      preStop = undefined;
+    }
+  }
+  if (preStop && c.state === 'CONTAINER_RUNNING') {
+    const t0 = deps.clock.now();
+    const out = await runProbe({ ...preStop, timeoutSeconds: grace }, spec ?? { name: nameOf(c) }, deps.podIP?.(c) ?? '', c.id, deps.runtime);
+    if (out.result === 'failure' && ref) deps.recorder.event(ref, 'Warning', 'FailedPreStopHook', `PreStopHook failed: ${out.output}`);
+    grace = Math.max(MIN_GRACE_SECONDS, grace - Math.ceil((deps.clock.now() - t0) / 1000));
+  }
+  await deps.runtime.stopContainer(c.id, grace);
+}
+
+/** Stops every running container of the pod (in parallel, each with its grace) and its ready sandboxes. */
+export async function killPod(deps: PodSyncDeps, pod: Pod | undefined, seen: ObservedPod, graceOverride?: number): Promise<void> {
+  const running = seen.containers.filter((c) => c.state === 'CONTAINER_RUNNING' || c.state === 'CONTAINER_UNKNOWN');
+  await Promise.all(running.map((c) => killContainer(deps, pod, c, `Stopping container ${nameOf(c)}`, graceOverride)));
+  for (const s of seen.sandboxes) if (s.state === 'SANDBOX_READY') await deps.runtime.stopPodSandbox(s.id);
+}
+
+/** Removes every container and sandbox of the pod (after killPod). */
+export async function removePod(deps: PodSyncDeps, seen: ObservedPod): Promise<void> {
+  for (const c of seen.containers) await deps.runtime.removeContainer(c.id);
+  for (const s of seen.sandboxes) await deps.runtime.removePodSandbox(s.id);
+}
+
+export async function syncPod(deps: PodSyncDeps, pod: Pod, seen: ObservedPod, reasons: Map<string, WaitingReason>): Promise<SyncResult> {
+  const now = deps.clock.now();
+  const actions = computePodActions({ pod, seen, now, backoff: deps.backoff, liveness: deps.liveness, startup: deps.startup });
+  const log = deps.log;
+  let requeueAfterMs = actions.requeueAfterMs;
+  const podRef = podObjectRef(pod);
+
+  for (const b of actions.backingOff) {
+    const spec = (b.kind === 'init' ? pod.spec?.initContainers : pod.spec?.containers)?.find((c) => c.name === b.name);
+    if (!reasons.has(b.name) || reasons.get(b.name)!.reason !== 'CrashLoopBackOff' || reasons.get(b.name)!.message !== b.message)
+      deps.recorder.event(spec ? containerRef(pod, spec, b.kind) : podRef, 'Warning', 'BackOff', 'Back-off restarting failed container');
+    reasons.set(b.name, { reason: 'CrashLoopBackOff', message: b.message });
+  }
+
+  if (actions.killPod) {
+    if (actions.createSandbox && seen.sandboxes.length > 0)
+      deps.recorder.event(podRef, 'Normal', 'SandboxChanged', 'Pod sandbox changed, it will be killed and re-created.');
+    await killPod(deps, pod, seen);
+  } else {
+    const byId = new Map(seen.containers.map((c) => [c.id, c]));
+    await Promise.all(
+      actions.kill.map(async (k) => {
+        const c = byId.get(k.id);
+        if (!c) return;
+        if (k.reason === 'Created' || k.reason === 'Unknown') await deps.runtime.removeContainer(k.id);
+        else await killContainer(deps, pod, c, k.message);
+      }),
+    );
+  }
+  for (const id of actions.removeContainers) await deps.runtime.removeContainer(id).catch((err: unknown) => log.warn({ err, containerId: id }, 'remove dead container failed'));
+  for (const id of actions.removeSandboxes) await deps.runtime.removePodSandbox(id).catch((err: unknown) => log.warn({ err, sandboxId: id }, 'remove dead sandbox failed'));
+
+  if (!actions.createSandbox && actions.start.length === 0) return { actions, requeueAfterMs };
+
+  let volumes: Map<string, string>;
+  try {
+    volumes = await setupPodVolumes(pod, { rootDir: deps.node.rootDir, data: deps.data });
+  } catch (err) {
+    const msg = err instanceof VolumeError ? err.message : errorMessage(err);
+    deps.recorder.event(podRef, 'Warning', 'FailedMount', `Unable to attach or mount volumes: ${msg}`);
+    return { actions, requeueAfterMs: Math.min(requeueAfterMs ?? Infinity, 2000) };
+  }
+
+  let sandboxId = actions.sandboxId;
+  const sandboxConfig: PodSandboxConfig = buildSandboxConfig(pod, actions.attempt, deps.node);
+  if (actions.createSandbox) {
+    try {
+      await mkdir(sandboxConfig.logDirectory!, { recursive: true });
+      sandboxId = await deps.runtime.runPodSandbox(sandboxConfig);
+    } catch (err) {
+      deps.recorder.event(podRef, 'Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${errorMessage(err)}`);
+      return { actions, requeueAfterMs: Math.min(requeueAfterMs ?? Infinity, 5000) };
+    }
+  }
+  let podIP = '';
+  if (pod.spec?.hostNetwork) podIP = deps.hostIP();
+  else {
+    const sb = seen.sandboxes.find((s) => s.id === sandboxId);
+    podIP = sb?.network.ip ?? '';
+    if (!podIP || actions.createSandbox) podIP = (await deps.runtime.podSandboxStatus(sandboxId!)).network.ip ?? '';
+  }
+
+  for (const s of actions.start) {
+    const r = await startContainer(deps, { pod, start: s, sandboxId: sandboxId!, sandboxConfig, volumes, podIP });
+    if (r.retryInMs !== undefined) requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, r.retryInMs);
+    if (r.reason) reasons.set(s.spec.name, r.reason);
+    else reasons.delete(s.spec.name);
+  }
+  return { actions, requeueAfterMs };
+}
+
+interface StartInput {
+  pod: Pod;
+  start: ContainerToStart;
+  sandboxId: string;
+  sandboxConfig: PodSandboxConfig;
+  volumes: Map<string, string>;
+  podIP: string;
+}
+
+async function startContainer(deps: PodSyncDeps, input: StartInput): Promise<{ reason?: WaitingReason; retryInMs?: number }> {
+  const { pod, start } = input;
+  const c = start.spec;
+  const ref = containerRef(pod, c, start.kind);
+  const img = await deps.images.ensureImageExists(pod, c, ref);
+  if (!img.ok) {
+    const retry = deps.images.pullRetryInMs(pod, c.image ?? '');
+    return { reason: { reason: img.reason, message: img.message }, retryInMs: retry > 0 ? retry + 10 : img.reason === 'ErrImageNeverPull' ? 30_000 : 1000 };
+  }
+  let envs: { key: string; value: string }[];
+  try {
+    envs = await makeEnvironment({
+      pod,
+      container: c,
+      hostIP: deps.hostIP(),
+      podIP: input.podIP,
+      nodeName: deps.node.nodeName,
+      serviceEnv: deps.serviceEnv(pod.metadata!.namespace!),
+      data: deps.data,
+      nodeAllocatable: deps.nodeAllocatable(),
+    });
+  } catch (err) {
+    const message = err instanceof EnvConfigError ? err.message : errorMessage(err);
+    deps.recorder.event(ref, 'Warning', 'Failed', `Error: ${message}`);
+    return { reason: { reason: 'CreateContainerConfigError', message }, retryInMs: 10_000 };
+  }
+  let terminationMessageFile: string | undefined;
+  if (c.terminationMessagePath) {
+    const dir = path.join(podDir(deps.node.rootDir, pod.metadata!.uid!), 'containers', c.name);
+    await mkdir(dir, { recursive: true });
+    terminationMessageFile = path.join(dir, randomBytes(4).toString('hex'));
+    await writeFile(terminationMessageFile, '', { mode: 0o666 });
+  }
+  const config = buildContainerConfig({ pod, start, envs, volumes: input.volumes, node: deps.node, terminationMessageFile });
+  let id: string;
+  try {
+    id = await deps.runtime.createContainer(input.sandboxId, config, input.sandboxConfig);
+  } catch (err) {
+    const message = errorMessage(err);
+    deps.recorder.event(ref, 'Warning', 'Failed', `Error: ${message}`);
+    return { reason: { reason: 'CreateContainerError', message }, retryInMs: 5000 };
+  }
+  deps.recorder.event(ref, 'Normal', 'Created', `Created container ${c.name}`);
+  try {
+    await deps.runtime.startContainer(id);
+  } catch (err) {
+    const message = errorMessage(err);
+    deps.recorder.event(ref, 'Warning', 'Failed', `Error: ${message}`);
+    return { reason: { reason: 'RunContainerError', message } };
+  }
+  deps.recorder.event(ref, 'Normal', 'Started', `Started container ${c.name}`);
+  const postStart = c.lifecycle?.postStart;
+  if (postStart) {
+    const out = await runProbe({ ...postStart, timeoutSeconds: pod.spec?.terminationGracePeriodSeconds ?? 30 }, c, input.podIP, id, deps.runtime);
+    if (out.result === 'failure') {
+      const message = `PostStartHook failed: ${out.output}`;
+      deps.recorder.event(ref, 'Warning', 'FailedPostStartHook', message);
+      deps.recorder.event(ref, 'Normal', 'Killing', `FailedPostStartHook`);
+      await deps.runtime.stopContainer(id, gracePeriodSeconds(pod));
+      return { reason: { reason: 'PostStartHookError', message } };
+    }
+  }
+  return {};
+}

@@ -1,0 +1,257 @@
+// Liveness, readiness and startup probes (pkg/kubelet/prober): one worker per container and probe type,
+// thresholds counted as upstream, readiness starting at failure, liveness at success, startup gating the
+// other two, liveness/startup failures held until the container is restarted. Result changes ask the
+// pod's worker for a sync; every failed probe is an `Unhealthy` event with upstream's message.
+import net from 'node:net';
+import type { Container, Pod, Probe } from 'kubernetes-types/core/v1';
+import type { ContainerStatus, RuntimeService } from '../cri/index.ts';
+import { errorMessage, type Clock, type Logger, systemClock } from '../lib/index.ts';
+import type { EventRecorder } from './events.ts';
+import { nameOf, type ObservedPod } from './observed.ts';
+import { podObjectRef } from './pod-sync.ts';
+
+export type ProbeType = 'liveness' | 'readiness' | 'startup';
+type Result = 'success' | 'failure' | 'unknown';
+
+export interface ProbeOutcome {
+  result: 'success' | 'failure';
+  output: string;
+}
+
+/** Runs one probe (pure of state; effects are the probe itself). Exported for tests. */
+export async function runProbe(
+  probe: Probe,
+  c: Container,
+  podIP: string,
+  containerId: string,
+  exec: Pick<RuntimeService, 'execSync'>,
+): Promise<ProbeOutcome> {
+  const timeoutMs = (probe.timeoutSeconds ?? 1) * 1000;
+  const port = (p: number | string | undefined): number => {
+    if (typeof p === 'number') return p;
+    const named = c.ports?.find((x) => x.name === p);
+    if (named) return named.containerPort;
+    const n = Number(p);
+    if (Number.isInteger(n)) return n;
+    throw new Error(`port ${JSON.stringify(p)} not found`);
+  };
+  if (probe.exec) {
+    const cmd = probe.exec.command ?? [];
+    try {
+      const r = await exec.execSync(containerId, cmd, timeoutMs);
+      const output = (r.stdout + r.stderr).trimEnd();
+      return r.exitCode === 0 ? { result: 'success', output } : { result: 'failure', output: output || `command ${JSON.stringify(cmd.join(' '))} exited with ${r.exitCode}` };
+    } catch (err) {
+      const timedOut = (err as { code?: string }).code === 'Timeout';
+      return { result: 'failure', output: timedOut ? `command ${JSON.stringify(cmd.join(' '))} timed out` : errorMessage(err) };
+    }
+  }
+  if (probe.httpGet) {
+    const h = probe.httpGet;
+    const host = h.host || podIP;
+    let p: number;
+    try {
+      p = port(h.port);
+    } catch (err) {
+      return { result: 'failure', output: errorMessage(err) };
+    }
+    const scheme = (h.scheme ?? 'HTTP').toLowerCase();
+    const path = h.path?.startsWith('/') ? h.path : `/${h.path ?? ''}`;
+    const url = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${p}${path}`;
+    const headers: Record<string, string> = { 'User-Agent': 'kube-probe/1.20', Accept: '*/*' };
+    for (const hh of h.httpHeaders ?? []) headers[hh.name] = hh.value;
+    try {
+      const res = await fetch(url, { headers, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
+      const body = (await res.text()).slice(0, 10 * 1024);
+      if (res.status >= 200 && res.status < 400) return { result: 'success', output: body };
+      return { result: 'failure', output: `HTTP probe failed with statuscode: ${res.status}` };
+    } catch (err) {
+      const e = err as { name?: string; cause?: { code?: string; message?: string } };
+      if (e.name === 'TimeoutError') return { result: 'failure', output: `Get "${url}": context deadline exceeded (Client.Timeout exceeded while awaiting headers)` };
+      const code = e.cause?.code;
+      const detail = code === 'ECONNREFUSED' ? `dial tcp ${host}:${p}: connect: connection refused` : e.cause?.message ?? errorMessage(err);
+      return { result: 'failure', output: `Get "${url}": ${detail}` };
+    }
+  }
+  if (probe.tcpSocket) {
+    const host = probe.tcpSocket.host || podIP;
+    let p: number;
+    try {
+      p = port(probe.tcpSocket.port);
+    } catch (err) {
+      return { result: 'failure', output: errorMessage(err) };
+    }
+    return new Promise<ProbeOutcome>((resolve) => {
+      const s = net.connect({ host, port: p });
+      const t = setTimeout(() => {
+        s.destroy();
+        resolve({ result: 'failure', output: `dial tcp ${host}:${p}: i/o timeout` });
+      }, timeoutMs);
+      s.once('connect', () => {
+        clearTimeout(t);
+        s.destroy();
+        resolve({ result: 'success', output: '' });
+      });
+      s.once('error', (err: NodeJS.ErrnoException) => {
+        clearTimeout(t);
+        resolve({ result: 'failure', output: `dial tcp ${host}:${p}: connect: ${err.code === 'ECONNREFUSED' ? 'connection refused' : err.message}` });
+      });
+    });
+  }
+  return { result: 'failure', output: 'probe has no handler (grpc probes are not supported)' };
+}
+
+interface Worker {
+  key: string;
+  uid: string;
+  containerId: string;
+  containerName: string;
+  type: ProbeType;
+  probe: Probe;
+  result: Result;
+  lastResult: Result;
+  resultRun: number;
+  onHold: boolean;
+  timer?: NodeJS.Timeout;
+  stopped: boolean;
+  startedAt: number;
+}
+
+const capitalized: Record<ProbeType, string> = { liveness: 'Liveness', readiness: 'Readiness', startup: 'Startup' };
+
+export interface ProbeManagerOptions {
+  runtime: Pick<RuntimeService, 'execSync'>;
+  recorder: EventRecorder;
+  log: Logger;
+  clock?: Clock;
+  onChange: (uid: string) => void;
+}
+
+export class ProbeManager {
+  private readonly o: ProbeManagerOptions;
+  private readonly clock: Clock;
+  private readonly workers = new Map<string, Worker>();
+  private readonly pods = new Map<string, { pod: Pod; podIP: string }>();
+
+  constructor(o: ProbeManagerOptions) {
+    this.o = o;
+    this.clock = o.clock ?? systemClock;
+  }
+
+  private get(id: string, type: ProbeType): Result | undefined {
+    return this.workers.get(`${id}/${type}`)?.result;
+  }
+
+  /** undefined: no readiness probe for this container (ready when running). */
+  readiness = (id: string): boolean | undefined => {
+    const r = this.get(id, 'readiness');
+    return r === undefined ? undefined : r === 'success';
+  };
+  startup = (id: string): boolean | undefined => {
+    const r = this.get(id, 'startup');
+    return r === undefined ? undefined : r === 'success';
+  };
+  livenessFailed = (id: string): 'failure' | undefined => (this.get(id, 'liveness') === 'failure' ? 'failure' : undefined);
+  startupFailed = (id: string): 'failure' | undefined => (this.get(id, 'startup') === 'failure' ? 'failure' : undefined);
+
+  /** Starts workers for running containers with probes, stops the others. Called after every pod sync. */
+  sync(pod: Pod, seen: ObservedPod, podIP: string): void {
+    const uid = pod.metadata!.uid!;
+    this.pods.set(uid, { pod, podIP });
+    const wanted = new Set<string>();
+    const specs = new Map((pod.spec?.containers ?? []).map((c) => [c.name, c]));
+    for (const cs of seen.containers) {
+      if (cs.state !== 'CONTAINER_RUNNING') continue;
+      const spec = specs.get(nameOf(cs));
+      if (!spec) continue;
+      for (const [type, probe] of [
+        ['liveness', spec.livenessProbe],
+        ['readiness', spec.readinessProbe],
+        ['startup', spec.startupProbe],
+      ] as [ProbeType, Probe | undefined][]) {
+        if (!probe) continue;
+        const key = `${cs.id}/${type}`;
+        wanted.add(key);
+        if (!this.workers.has(key)) this.startWorker(uid, cs, type, probe);
+      }
+    }
+    for (const [key, w] of this.workers) if (w.uid === uid && !wanted.has(key)) this.stopWorker(key);
+  }
+
+  removePod(uid: string): void {
+    this.pods.delete(uid);
+    for (const [key, w] of this.workers) if (w.uid === uid) this.stopWorker(key);
+  }
+
+  stopAll(): void {
+    for (const key of [...this.workers.keys()]) this.stopWorker(key);
+  }
+
+  private stopWorker(key: string): void {
+    const w = this.workers.get(key);
+    if (!w) return;
+    w.stopped = true;
+    if (w.timer) clearTimeout(w.timer);
+    this.workers.delete(key);
+  }
+
+  private startWorker(uid: string, cs: ContainerStatus, type: ProbeType, probe: Probe): void {
+    const initial: Result = type === 'readiness' ? 'failure' : type === 'liveness' ? 'success' : 'unknown';
+    const w: Worker = {
+      key: `${cs.id}/${type}`,
+      uid,
+      containerId: cs.id,
+      containerName: nameOf(cs),
+      type,
+      probe,
+      result: initial,
+      lastResult: 'unknown',
+      resultRun: 0,
+      onHold: false,
+      stopped: false,
+      startedAt: cs.startedAt,
+    };
+    this.workers.set(w.key, w);
+    const tick = async (): Promise<void> => {
+      if (w.stopped) return;
+      try {
+        await this.doProbe(w);
+      } catch (err) {
+        this.o.log.warn({ err, containerId: w.containerId, probe: type }, 'probe failed to run');
+      }
+      if (!w.stopped) w.timer = setTimeout(() => void tick(), (probe.periodSeconds ?? 10) * 1000);
+    };
+    const delay = Math.max(0, w.startedAt + (probe.initialDelaySeconds ?? 0) * 1000 - this.clock.now());
+    w.timer = setTimeout(() => void tick(), delay);
+  }
+
+  private async doProbe(w: Worker): Promise<void> {
+    if (w.onHold) return;
+    const p = this.pods.get(w.uid);
+    if (!p) return;
+    const spec = p.pod.spec?.containers.find((c) => c.name === w.containerName);
+    if (!spec) return;
+    // Liveness and readiness wait for the startup probe to succeed.
+    if (w.type !== 'startup' && this.workers.has(`${w.containerId}/startup`) && this.startup(w.containerId) !== true) return;
+    const out = await runProbe(w.probe, spec, p.podIP, w.containerId, this.o.runtime);
+    if (w.stopped) return;
+    const result: Result = out.result;
+    if (result === 'failure') {
+      this.o.recorder.event(podObjectRef(p.pod, `spec.containers{${w.containerName}}`), 'Warning', 'Unhealthy', `${capitalized[w.type]} probe failed: ${out.output}`);
+    }
+    if (w.lastResult === result) w.resultRun++;
+    else {
+      w.lastResult = result;
+      w.resultRun = 1;
+    }
+    const threshold = result === 'failure' ? w.probe.failureThreshold ?? 3 : w.probe.successThreshold ?? 1;
+    if (w.resultRun < threshold) return;
+    const changed = w.result !== result;
+    w.result = result;
+    if ((w.type === 'liveness' || w.type === 'startup') && result === 'failure') {
+      w.onHold = true;
+      w.resultRun = 0;
+    }
+    if (changed) this.o.onChange(w.uid);
+  }
+}

@@ -1,0 +1,99 @@
+// Chain names as upstream computes them (pkg/proxy/iptables/proxier.go portProtoHash /
+// servicePortEndpointChainName): prefix + first 16 chars of base32(sha256(servicePortName + protocol [+ endpoint])),
+// protocol lowercase. Same names as kube-proxy, so operators' tools and habits carry over.
+import { createHash } from 'node:crypto';
+
+export const KUBE_SERVICES = 'KUBE-SERVICES';
+export const KUBE_EXTERNAL_SERVICES = 'KUBE-EXTERNAL-SERVICES';
+export const KUBE_NODEPORTS = 'KUBE-NODEPORTS';
+export const KUBE_POSTROUTING = 'KUBE-POSTROUTING';
+export const KUBE_MARK_MASQ = 'KUBE-MARK-MASQ';
+export const KUBE_FORWARD = 'KUBE-FORWARD';
+export const KUBE_PROXY_FIREWALL = 'KUBE-PROXY-FIREWALL';
+export const KUBE_PROXY_CANARY = 'KUBE-PROXY-CANARY';
+/** kubelet's chain with the localnet protection rule; berth writes it when localhost NodePorts are on. */
+export const KUBE_FIREWALL = 'KUBE-FIREWALL';
+
+export const SVC_PREFIX = 'KUBE-SVC-';
+export const SVL_PREFIX = 'KUBE-SVL-';
+export const EXT_PREFIX = 'KUBE-EXT-';
+export const FW_PREFIX = 'KUBE-FW-';
+export const SEP_PREFIX = 'KUBE-SEP-';
+const SERVICE_CHAIN_PREFIXES = [SVC_PREFIX, SVL_PREFIX, EXT_PREFIX, FW_PREFIX, SEP_PREFIX];
+
+/** A per-service or per-endpoint chain (the ones a sync may delete when stale). */
+export function isServiceChainName(chain: string): boolean {
+  for (const p of SERVICE_CHAIN_PREFIXES) if (chain.startsWith(p)) return true;
+  return false;
+}
+
+const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+
+/** First 16 characters of RFC 4648 base32 of sha256(input) (= the first 10 bytes of the digest). */
+export function hash16(input: string): string {
+  const d = createHash('sha256').update(input).digest();
+  let out = '';
+  for (let i = 0; i < 10; i += 5) {
+    // 5 bytes → 8 characters.
+    const b0 = d[i]!, b1 = d[i + 1]!, b2 = d[i + 2]!, b3 = d[i + 3]!, b4 = d[i + 4]!;
+    out +=
+      B32[b0 >> 3]! +
+      B32[((b0 & 7) << 2) | (b1 >> 6)]! +
+      B32[(b1 >> 1) & 31]! +
+      B32[((b1 & 1) << 4) | (b2 >> 4)]! +
+      B32[((b2 & 15) << 1) | (b3 >> 7)]! +
+      B32[(b3 >> 2) & 31]! +
+      B32[((b3 & 3) << 3) | (b4 >> 5)]! +
+      B32[b4 & 31]!;
+  }
+  return out;
+}
+
+export interface ServicePortChains {
+  svc: string;
+  svl: string;
+  ext: string;
+  fw: string;
+}
+
+/**
+ * Memoises names: hashing is the most expensive part of building 10k Services' rules. The cache only grows with
+ * names in use; `retain` drops the rest after a full sync.
+ */
+export class ChainNamer {
+  private portCache = new Map<string, ServicePortChains>();
+  private sepCache = new Map<string, string>();
+
+  /** `nameString` is "ns/name[:port]"; protocol is upper-case as in the API. */
+  servicePort(nameString: string, protocol: string): ServicePortChains {
+    const key = nameString + protocol.toLowerCase();
+    let c = this.portCache.get(key);
+    if (!c) {
+      const h = hash16(key);
+      c = { svc: SVC_PREFIX + h, svl: SVL_PREFIX + h, ext: EXT_PREFIX + h, fw: FW_PREFIX + h };
+      this.portCache.set(key, c);
+    }
+    return c;
+  }
+
+  /** `endpoint` is "ip:port". */
+  endpoint(nameString: string, protocol: string, endpoint: string): string {
+    const key = nameString + protocol.toLowerCase() + endpoint;
+    let c = this.sepCache.get(key);
+    if (!c) {
+      c = SEP_PREFIX + hash16(key);
+      this.sepCache.set(key, c);
+    }
+    return c;
+  }
+
+  /** Bounds memory: forget everything, e.g. before a periodic full rebuild. */
+  clear(): void {
+    this.portCache.clear();
+    this.sepCache.clear();
+  }
+
+  get size(): number {
+    return this.portCache.size + this.sepCache.size;
+  }
+}

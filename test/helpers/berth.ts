@@ -1,0 +1,135 @@
+// Runs the real berth CLI (`node src/cli/main.ts run …`) as a child process for integration and e2e tests,
+// with its own node name, state directory and read-only port, and cleans up the Docker objects it made.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, createWriteStream, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Dockerode from 'dockerode';
+import type { Pod, PodStatus } from 'kubernetes-types/core/v1';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const docker = new Dockerode({ socketPath: '/var/run/docker.sock' });
+
+export type PodWithStatus = Pod & { status: PodStatus };
+export interface BerthPods {
+  node: string;
+  items: PodWithStatus[];
+  errors: { file: string; document?: number; name?: string; reason: string; message: string }[];
+  events: { object: { name: string; fieldPath?: string }; type: string; reason: string; message: string; count: number }[];
+}
+
+export async function waitFor<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export interface BerthOptions {
+  nodeName?: string;
+  manifestDir?: string;
+  rootDir?: string;
+  extraArgs?: string[];
+}
+
+export class BerthProcess {
+  readonly nodeName: string;
+  readonly manifestDir: string;
+  readonly rootDir: string;
+  readonly port: number;
+  readonly logFile: string;
+  private child: ChildProcess | undefined;
+  private readonly extra: string[];
+
+  constructor(o: BerthOptions = {}) {
+    this.nodeName = o.nodeName ?? `t-${Math.random().toString(36).slice(2, 8)}`;
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'berth-it-'));
+    this.manifestDir = o.manifestDir ?? path.join(tmp, 'manifests');
+    this.rootDir = o.rootDir ?? path.join(tmp, 'root');
+    this.logFile = path.join(tmp, 'berth.log');
+    this.port = 20000 + Math.floor(Math.random() * 20000);
+    this.extra = o.extraArgs ?? [];
+  }
+
+  start(): void {
+    const out = createWriteStream(this.logFile, { flags: 'a' });
+    this.child = spawn(
+      process.execPath,
+      [
+        '--disable-warning=ExperimentalWarning',
+        path.join(REPO, 'src/cli/main.ts'),
+        'run',
+        `--hostname-override=${this.nodeName}`,
+        `--pod-manifest-path=${this.manifestDir}`,
+        `--root-dir=${this.rootDir}`,
+        `--pod-logs-dir=${path.join(this.rootDir, 'logs')}`,
+        `--read-only-port=${this.port}`,
+        '--healthz-port=0',
+        '--proxy-mode=none',
+        '--file-check-frequency=2s',
+        ...this.extra,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    this.child.stdout!.pipe(out);
+    this.child.stderr!.pipe(out);
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  logs(): string {
+    try {
+      return readFileSync(this.logFile, 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  /** SIGTERM and wait for exit; resolves with the exit code. */
+  async stop(): Promise<number | null> {
+    const c = this.child;
+    if (!c || c.exitCode !== null) return c?.exitCode ?? null;
+    const done = new Promise<number | null>((r) => c.once('exit', (code) => r(code)));
+    c.kill('SIGTERM');
+    const t = setTimeout(() => c.kill('SIGKILL'), 15_000);
+    const code = await done;
+    clearTimeout(t);
+    this.child = undefined;
+    return code;
+  }
+
+  alive(): boolean {
+    return !!this.child && this.child.exitCode === null;
+  }
+
+  async pods(): Promise<BerthPods> {
+    const res = await fetch(`http://127.0.0.1:${this.port}/berth/pods`, { signal: AbortSignal.timeout(3000) });
+    return (await res.json()) as BerthPods;
+  }
+
+  async pod(name: string): Promise<PodWithStatus | undefined> {
+    return (await this.pods()).items.find((p) => p.metadata?.name === `${name}-${this.nodeName}`);
+  }
+
+  /** Docker containers (all states) this berth created. */
+  async containers(): Promise<Dockerode.ContainerInfo[]> {
+    return docker.listContainers({ all: true, filters: { label: [`io.berth.node=${this.nodeName}`] } });
+  }
+
+  /** Removes every Docker object of this node (tests' afterAll). */
+  async cleanup(): Promise<void> {
+    await this.stop();
+    for (const c of await this.containers()) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+  }
+}
