@@ -245,6 +245,8 @@ ensure_egress_guard() {
 # ---------------------------------------------------------------- local test image
 # No registry is reachable, so the image pods run is made here from Debian's static busybox: one binary,
 # a symlink per applet, a minimal /etc/passwd and /etc/group (root, nobody) and a world-writable /tmp.
+# test/integration/helpers/docker-images.ts builds the same image (same name, same file tree) when it
+# is missing; keep the two in step.
 ensure_test_image() {
   if docker image inspect "$BERTH_TEST_IMAGE" >/dev/null 2>&1; then
     log "ok: image $BERTH_TEST_IMAGE present"
@@ -252,16 +254,16 @@ ensure_test_image() {
   fi
   local tmp applet
   tmp=$(mktemp -d)
-  mkdir -p "$tmp/root/bin" "$tmp/root/etc" "$tmp/root/tmp" "$tmp/root/root"
+  mkdir -p "$tmp/root/bin" "$tmp/root/sbin" "$tmp/root/usr/bin" "$tmp/root/etc" "$tmp/root/tmp" "$tmp/root/root" "$tmp/root/var"
   chmod 1777 "$tmp/root/tmp"; chmod 700 "$tmp/root/root"
   cp /bin/busybox "$tmp/root/bin/busybox"
   for applet in $(/bin/busybox --list); do
     [ "$applet" = busybox ] || ln -s busybox "$tmp/root/bin/$applet"
   done
-  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$tmp/root/etc/passwd"
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$tmp/root/etc/passwd"
   printf 'root:x:0:\nnogroup:x:65534:\n' >"$tmp/root/etc/group"
   tar -C "$tmp/root" --numeric-owner --owner=0 --group=0 -cf "$tmp/rootfs.tar" .
-  docker import --change 'ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin' --change 'CMD ["sh"]' \
+  docker import --change 'ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin' --change 'CMD ["sh"]' --change 'LABEL io.berth.test-image=true' \
     --message "berth test image: Debian busybox-static $(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null)" \
     "$tmp/rootfs.tar" "$BERTH_TEST_IMAGE" >/dev/null || { rm -rf "$tmp"; die "docker import $BERTH_TEST_IMAGE failed"; }
   rm -rf "$tmp"

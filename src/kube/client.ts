@@ -39,7 +39,7 @@ type Query = Record<string, string | number | boolean | undefined>;
 
 interface CommonOptions {
   signal?: AbortSignal | undefined;
-  /** Overrides the client's request timeout for this call. */
+  /** Overrides the client's request timeout for this call (0 = none). */
   timeoutMs?: number | undefined;
 }
 export interface GetOptions extends CommonOptions {
@@ -371,7 +371,8 @@ export class KubeClient implements KubeApi {
   async request<T = unknown>(opts: RequestOptions): Promise<T> {
     if (this.closed) throw unavailableError('client closed', undefined);
     const timeoutMs = opts.timeoutMs ?? this.requestTimeoutMs;
-    const timeout = AbortSignal.timeout(timeoutMs);
+    // timeoutMs <= 0: no deadline of our own (the caller's signal still applies)
+    const timeout = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : new AbortController().signal;
     const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
     const what = `${opts.method} ${opts.path}`;
     try {

@@ -79,6 +79,9 @@ export class Pleg {
   private readonly selector: Record<string, string> | undefined;
   private readonly containers = new Map<string, ContainerStatus>();
   private readonly sandboxes = new Map<string, PodSandboxStatus>();
+  /** State each object had in the last list: `docker ps` cannot tell created from failed-to-start, so
+   * comparing the list with inspected states would re-inspect such containers forever. */
+  private readonly listed = new Map<string, string>();
   private pods = new Map<string, ObservedPod>();
   private signatures = new Map<string, string>();
   private listeners: ((uid: string) => void)[] = [];
@@ -167,13 +170,9 @@ export class Pleg {
     const f = this.selector ? { labelSelector: this.selector } : undefined;
     const [sbList, ctrList] = await Promise.all([this.runtime.listPodSandbox(f), this.runtime.listContainers(f)]);
     const stale: (PodSandbox | Container)[] = [];
-    for (const s of sbList) {
-      const old = this.sandboxes.get(s.id);
-      if (!old || old.state !== s.state) stale.push(s);
-    }
-    for (const c of ctrList) {
-      const old = this.containers.get(c.id);
-      if (!old || old.state !== c.state) stale.push(c);
+    for (const o of [...sbList, ...ctrList]) {
+      const known = 'podSandboxId' in o ? this.containers.has(o.id) : this.sandboxes.has(o.id);
+      if (!known || this.listed.get(o.id) !== o.state) stale.push(o);
     }
     const sbIds = new Set(sbList.map((s) => s.id));
     const cIds = new Set(ctrList.map((c) => c.id));
@@ -186,6 +185,7 @@ export class Pleg {
           if (st.state === 'CONTAINER_EXITED' && !st.message) st.message = await terminationMessage(st);
           this.containers.set(o.id, st);
         }
+        this.listed.set(o.id, o.state);
       } catch (err) {
         // Keep what we had; a vanished object disappears with the next list.
         if (this.warnLimiter.allow(`inspect:${o.id}`)) this.log.warn({ err, id: o.id }, 'inspect failed');
@@ -193,6 +193,7 @@ export class Pleg {
     });
     for (const id of this.sandboxes.keys()) if (!sbIds.has(id)) this.sandboxes.delete(id);
     for (const id of this.containers.keys()) if (!cIds.has(id)) this.containers.delete(id);
+    for (const id of this.listed.keys()) if (!sbIds.has(id) && !cIds.has(id)) this.listed.delete(id);
 
     const pods = new Map<string, ObservedPod>();
     const podOf = (uid: string): ObservedPod => {

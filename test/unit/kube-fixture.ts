@@ -141,9 +141,9 @@ export class FakeApiServer {
   lists: RecordedRequest[] = [];
   watchRequests: RecordedRequest[] = [];
   /** Next list answers: status codes (or whole Status objects) to send instead of the list. */
-  listFailures: (number | { code: number })[] = [];
+  listFailures: (number | { code: number; [k: string]: unknown })[] = [];
   /** Next watch answers: status codes (or whole Status objects) instead of a stream. */
-  watchFailures: (number | { code: number })[] = [];
+  watchFailures: (number | { code: number; [k: string]: unknown })[] = [];
   /** Each event is written in this many chunks (split inside the JSON). */
   splitEvents = 1;
 

@@ -165,8 +165,9 @@ describe('Informer', () => {
     const { fake, informer } = await setup();
     fake.watchFailures.push({
       ...status(504, 'Timeout', 'Too large resource version: 107, current: 100'),
+      code: 504,
       details: { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }], retryAfterSeconds: 1 },
-    } as { code: number });
+    });
     informer.start();
     await informer.waitForSync();
     await until(() => fake.lists.length === 2, 3000, 'relist');

@@ -1,9 +1,10 @@
 // Helpers for end-to-end tests against the rig's real kube-apiserver (test/e2e/apiserver.sh). Paths come from
-// BERTH_E2E_DIR (default /var/lib/berth-e2e). `requireCluster()` is the skip-guard: it skips a suite when the API
+// BERTH_E2E_DIR (default /var/lib/berth-e2e), the endpoint from BERTH_E2E_APISERVER or the admin kubeconfig. `requireCluster()` is the skip-guard: it skips a suite when the API
 // server is not reachable, except under CI=true where it throws (a CI run must never pass by skipping).
 import { spawn } from 'node:child_process';
 import { readFileSync, existsSync } from 'node:fs';
 import https from 'node:https';
+import os from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
@@ -24,8 +25,12 @@ export const paths = {
 
 export const isCI = ['true', '1', 'yes'].includes((process.env.CI ?? '').toLowerCase());
 
-/** The API server URL named in the admin kubeconfig (https://127.0.0.1:6443 on the rig). */
+/** This host's node name for tests that run berth as the node (scripts/test.sh exports it). */
+export const e2eNodeName = process.env.BERTH_E2E_NODE_NAME ?? os.hostname().toLowerCase();
+
+/** BERTH_E2E_APISERVER, else the server named in the admin kubeconfig (https://127.0.0.1:6443 on the rig). */
 export function apiServerUrl(): string {
+  if (process.env.BERTH_E2E_APISERVER) return process.env.BERTH_E2E_APISERVER;
   const doc = parseYaml(readFileSync(paths.adminKubeconfig, 'utf8')) as { clusters?: { cluster?: { server?: string } }[] };
   const server = doc.clusters?.[0]?.cluster?.server;
   if (!server) throw new Error(`${paths.adminKubeconfig}: no cluster server`);

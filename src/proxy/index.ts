@@ -1,0 +1,48 @@
+// The proxy room owns kube-proxy's job in iptables mode for this node: change trackers fed by Service /
+// EndpointSlice (v1, v1beta1) / Endpoints / Node informers, a pure rule builder that writes kube-proxy's chains
+// (KUBE-SERVICES, KUBE-SVC-*, KUBE-SEP-*, …) in iptables-save's canonical text, sync planning (full = reconcile
+// against iptables-save, partial = only the changed Services' chains), the iptables-restore executor (legacy or
+// nft, optionally inside a network namespace), the canary check, stale-chain and UDP conntrack cleanup,
+// healthCheckNodePort listeners, and the CLI-facing pieces (`runCleanup`, `describeServiceRules`).
+// It imports only lib; the composition root wires informers and the real executor.
+
+export type {
+  ServicePortInfo,
+  EndpointInfo,
+  NodeInfo,
+  Protocol,
+  EndpointSliceV1beta1,
+  ServiceEndpoints,
+} from './types.ts';
+export { ServiceProxy } from './proxier.ts';
+export type { ProxyEventHandler, ServiceProxyOptions, SyncReport } from './proxier.ts';
+export { ChangeSet, ServiceChangeTracker, EndpointsChangeTracker } from './change-tracker.ts';
+export type { PendingChanges } from './change-tracker.ts';
+export { DEFAULT_PROXY_CONFIG, resolveProxyConfig, validateProxyConfig } from './config.ts';
+export type { ProxyConfig, ProxyMode } from './config.ts';
+export {
+  createIptablesExecutor,
+  CommandIptablesExecutor,
+  IptablesRestoreError,
+  chooseBackend,
+  resolveBinaries,
+  supportsRandomFully,
+} from './executor.ts';
+export type { IptablesExecutor, IptablesBackend, BackendChoice, CreateExecutorOptions } from './executor.ts';
+export { createSysctl } from './sysctl.ts';
+export type { Sysctl } from './sysctl.ts';
+export { createConntrack, computeConntrackCleanup } from './conntrack.ts';
+export type { Conntrack, ConntrackDeletion } from './conntrack.ts';
+export { createServiceHealthServer } from './healthcheck.ts';
+export type { ServiceHealthServer, HealthServerOptions } from './healthcheck.ts';
+export { runCleanup, cleanupWith, computeCleanupPlan } from './cleanup.ts';
+export type { CleanupResult, RunCleanupOptions, CleanupPlan } from './cleanup.ts';
+export { describeServiceRules, findServiceRules } from './describe.ts';
+export type { ServiceRules } from './describe.ts';
+export type { ProxyMetricsSnapshot, HistogramSnapshot } from './metrics.ts';
+export { buildServicePortRules, buildGlobalRules } from './rules.ts';
+export type { ServicePortRules, GlobalRules, BuildContext, RuleOptions } from './rules.ts';
+export { computeFullSyncPlan, computePartialSyncPlan } from './plan.ts';
+export type { SyncPlan, PlanStats } from './plan.ts';
+export { parseIptablesSave } from './iptables-save.ts';
+export { disabledProxy } from './disabled.ts';
