@@ -10,6 +10,7 @@
 BERTH_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BERTH_TOOLS_NODE=$BERTH_REPO/.tools/node
 BERTH_TOOLS_BIN=$BERTH_TOOLS_NODE/node_modules/.bin
+# shellcheck disable=SC2034  # used by setup.sh
 BERTH_NODE_MAJOR=24                          # what setup.sh provides and the tests run on
 BERTH_E2E_DIR=${BERTH_E2E_DIR:-/var/lib/berth-e2e}
 BERTH_TEST_IMAGE=${BERTH_TEST_IMAGE:-berth-test/busybox:latest}

@@ -121,7 +121,7 @@ install_node() {
 EOF
   (cd "$BERTH_TOOLS_NODE" && npm install --no-audit --no-fund --loglevel=error >/dev/null) \
     || die "npm install node-linux-$arch@$BERTH_NODE_MAJOR failed"
-  [ -x "$BERTH_TOOLS_BIN/node" ] && [ -x "$BERTH_TOOLS_BIN/npm" ] || die "$BERTH_TOOLS_BIN has no node/npm after install"
+  if [ ! -x "$BERTH_TOOLS_BIN/node" ] || [ ! -x "$BERTH_TOOLS_BIN/npm" ]; then die "$BERTH_TOOLS_BIN has no node/npm after install"; fi
 }
 
 # ---------------------------------------------------------------- npm dependencies
@@ -219,6 +219,7 @@ ensure_egress_guard() {
   bridge=${bridge:-docker0}
   [ -n "$subnet" ] || die "cannot read the subnet of Docker's default bridge network"
   iptables -w -S DOCKER-USER >/dev/null 2>&1 || die "iptables chain DOCKER-USER is missing (Docker creates it when it starts; is dockerd running with --iptables=false?)"
+  # shellcheck disable=SC2054  # RELATED,ESTABLISHED is one argument
   local est=(-i "$bridge" -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "$GUARD_TAG" -j RETURN)
   local rej=(-i "$bridge" ! -d "$subnet" -m comment --comment "$GUARD_TAG" -j REJECT --reject-with icmp-port-unreachable)
   local rules tagged

@@ -33,7 +33,8 @@ RIG_CONTROLLERS=1 RIG_SA_ADMISSION=0 RIG_NODES="$nodes" RIG_RESTART_ON_CHANGE=1 
 t=$SECONDS
 tsc_rc=0
 berth_log "test: tsc -p ."
-npx --no-install tsc -p . || tsc_rc=$?
+# the local binaries directly (what `npx` would pick, without npm's start-up and config warnings)
+node_modules/.bin/tsc -p . || tsc_rc=$?
 if [ "$tsc_rc" != 0 ]; then
   berth_log "test: type-check FAILED (exit $tsc_rc, errors above); running the tests anyway, the exit status will be non-zero"
 else
@@ -41,6 +42,6 @@ else
 fi
 
 vitest_rc=0
-npx --no-install vitest run "$@" || vitest_rc=$?
+node_modules/.bin/vitest run "$@" || vitest_rc=$?
 [ "$vitest_rc" != 0 ] && exit "$vitest_rc"
 exit "$tsc_rc"

@@ -6,7 +6,8 @@ import type { Pod, PodStatus } from 'kubernetes-types/core/v1';
 import { createLogger, errorMessage, InvalidConfigError, type Logger } from '../lib/index.ts';
 import { DockerRuntime } from '../cri/docker/index.ts';
 import { L, type Container, type PodSandbox } from '../cri/index.ts';
-import { Kubelet, KubeletServer, ManifestSource, FILE_SOURCE, type ManifestError, type RecordedEvent } from '../kubelet/index.ts';
+import { Kubelet, KubeletServer, ManifestSource, FILE_SOURCE, API_SOURCE, type ManifestError, type RecordedEvent } from '../kubelet/index.ts';
+import { connectCluster } from './cluster.ts';
 import { loadConfig, usage, type BerthConfig } from './config.ts';
 import { humanDuration, podSummary, table } from './print.ts';
 
@@ -37,14 +38,15 @@ function dockerSocket(endpoint: string): string {
   return endpoint.replace(/^unix:\/\//, '');
 }
 
-async function cmdRun(cfg: BerthConfig, log: Logger): Promise<void> {
+async function cmdRun(cfg: BerthConfig, log: Logger, env: Record<string, string | undefined>): Promise<void> {
   const hostIP = cfg.nodeIP ?? detectHostIP();
   const runtime = new DockerRuntime({ docker: dockerSocket(cfg.dockerEndpoint), log: log.child({ component: 'docker' }), pauseImage: cfg.podInfraContainerImage });
   const v = await runtime.version().catch((err: unknown) => {
     throw new Error(`cannot reach the Docker Engine at ${cfg.dockerEndpoint}: ${errorMessage(err)}`);
   });
-  log.info({ node: cfg.nodeName, hostIP, runtime: `${v.runtimeName}://${v.runtimeVersion}`, version: VERSION }, 'starting berth');
-  const sources = cfg.podManifestPath ? [FILE_SOURCE] : [];
+  log.info({ node: cfg.nodeName, hostIP, runtime: `${v.runtimeName}://${v.runtimeVersion}`, version: VERSION, mode: cfg.kubeconfig ? 'cluster' : 'standalone' }, 'starting berth');
+  const cluster = cfg.kubeconfig ? await connectCluster({ cfg, log, env, version: VERSION }) : undefined;
+  const sources = [...(cfg.podManifestPath ? [FILE_SOURCE] : []), ...(cluster ? [API_SOURCE] : [])];
   const kubelet = new Kubelet({
     runtime,
     images: runtime,
@@ -62,7 +64,9 @@ async function cmdRun(cfg: BerthConfig, log: Logger): Promise<void> {
     backoff: { initialMs: cfg.crashLoopBackoffInitialMs, maxMs: cfg.crashLoopBackoffMaxMs },
     syncFrequencyMs: cfg.syncFrequencyMs,
     sources,
+    ...(cluster?.kubeletOptions ?? {}),
   });
+  const attached = cluster ? await cluster.attach({ kubelet, runtime, hostIP }) : undefined;
   kubelet.start();
   let manifests: ManifestSource | undefined;
   if (cfg.podManifestPath) {
@@ -71,7 +75,10 @@ async function cmdRun(cfg: BerthConfig, log: Logger): Promise<void> {
       nodeName: cfg.nodeName,
       log: log.child({ component: 'manifests' }),
       resyncMs: cfg.fileCheckFrequencyMs,
-      onUpdate: (snap) => kubelet.updateSource(FILE_SOURCE, snap.pods, snap.errors),
+      onUpdate: (snap) => {
+        kubelet.updateSource(FILE_SOURCE, snap.pods, snap.errors);
+        attached?.setStaticPods(snap.pods);
+      },
     });
     manifests.start();
     log.info({ dir: cfg.podManifestPath }, 'watching static pod manifests');
@@ -82,7 +89,7 @@ async function cmdRun(cfg: BerthConfig, log: Logger): Promise<void> {
     healthzPort: cfg.healthzPort,
     readOnlyPort: cfg.readOnlyPort,
     nodeName: cfg.nodeName,
-    checks: [{ name: 'pleg', healthy: () => kubelet.pleg.healthy() || kubelet.pleg.lastRelistStart === 0 }],
+    checks: [{ name: 'pleg', healthy: () => kubelet.pleg.healthy() || kubelet.pleg.lastRelistStart === 0 }, ...(attached?.checks ?? [])],
     log: log.child({ component: 'server' }),
   });
   await server.start();
@@ -96,6 +103,7 @@ async function cmdRun(cfg: BerthConfig, log: Logger): Promise<void> {
     process.once('SIGINT', () => onSignal('SIGINT'));
   });
   manifests?.stop();
+  await attached?.stop();
   await kubelet.stop();
   await server.stop();
 }
@@ -254,7 +262,7 @@ export async function main(argv: string[], env: Record<string, string | undefine
         log.fatal({ err }, 'unhandled rejection; exiting so that berth restarts with fresh state');
         process.exit(1);
       });
-      await cmdRun(cfg, log);
+      await cmdRun(cfg, log, env);
       return 0;
     }
     case 'pods':

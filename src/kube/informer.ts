@@ -237,6 +237,8 @@ export class Informer<T extends KubeObject> {
           this.rvUnavailable = true;
           needList = true;
           this.log.info({ resourceVersion: this.rv }, 'watch expired (410); relisting');
+          // A fresh list answered by an instant 410 again must not turn into a list loop.
+          if (events <= 1 && this.clock.now() - startedAt < 1000) await this.backoff(new Error('watch expired at once'), stage);
           continue;
         }
         if (outcome === 'relist') {

@@ -11,13 +11,14 @@ import type { NodeFacts } from './container-config.ts';
 import type { ConfigDataSource } from './env.ts';
 import { MemoryRecorder } from './events.ts';
 import { ImageManager } from './images.ts';
-import type { ManifestError } from './manifest-source.ts';
+import { FILE_SOURCE, type ManifestError } from './manifest-source.ts';
 import type { ObservedPod } from './observed.ts';
 import { Pleg } from './pleg.ts';
 import { computePodStatus, type WaitingReason } from './pod-status.ts';
 import { killPod, podObjectRef, removePod, syncPod, type PodSyncDeps } from './pod-sync.ts';
 import { teardownPodVolumes } from './volumes.ts';
 import { ProbeManager } from './prober.ts';
+import type { AdmitResult } from './admission.ts';
 
 export interface PodRecord {
   pod: Pod;
@@ -45,6 +46,13 @@ export interface KubeletOptions {
   sources: string[];
   nodeAllocatable?: () => { cpuMillis: number; memoryBytes: number };
   serviceEnv?: (namespace: string) => Record<string, string>;
+  /**
+   * Admission of pods from the API server (pkg/kubelet/lifecycle): called once per new pod, in creation
+   * order, with the pods already admitted and not terminal. Static pods are always admitted.
+   */
+  admit?: (pod: Pod, admitted: Pod[]) => AdmitResult;
+  /** A pod being deleted has no running container left: the API layer may now delete it for good. */
+  onPodTerminated?: (pod: Pod, status: PodStatus) => void;
 }
 
 interface Worker {
@@ -76,6 +84,8 @@ export class Kubelet {
   private readonly workers = new Map<string, Worker>();
   /** UID → when its termination finished (so a stale relist does not terminate it twice). */
   private readonly terminated = new Map<string, number>();
+  /** API pods rejected by admission: never run, reported Failed. */
+  private readonly rejected = new Map<string, { reason: string; message: string }>();
   private readonly listeners: StatusListener[] = [];
   private housekeeping: NodeJS.Timeout | undefined;
   private resync: NodeJS.Timeout | undefined;
@@ -157,15 +167,64 @@ export class Kubelet {
     this.sourcePods.set(source, pods);
     this.sourceErrors.set(source, errors);
     const next = new Map<string, { pod: Pod; source: string }>();
-    for (const [src, list] of this.sourcePods) for (const p of list) next.set(p.metadata!.uid!, { pod: p, source: src });
+    const fresh: { pod: Pod; source: string }[] = [];
+    for (const [src, list] of this.sourcePods)
+      for (const p of list) {
+        const uid = p.metadata!.uid!;
+        if (this.rejected.has(uid)) continue;
+        const known = this.desired.get(uid);
+        // A new object with the same desired content (e.g. only its status changed) is not a change.
+        if (known && sameDesired(known.pod, p)) next.set(uid, known);
+        else if (known || !this.o.admit || src === FILE_SOURCE) next.set(uid, { pod: p, source: src });
+        else fresh.push({ pod: p, source: src });
+      }
+    // New API pods are admitted one by one, oldest first, against what already runs (HandlePodAdditions).
+    fresh.sort((a, b) => String(a.pod.metadata?.creationTimestamp ?? '').localeCompare(String(b.pod.metadata?.creationTimestamp ?? '')));
+    for (const f of fresh) {
+      if (f.pod.metadata?.deletionTimestamp) {
+        next.set(f.pod.metadata.uid!, f);
+        continue;
+      }
+      const admitted = [...next.values()].map((d) => d.pod).filter((p) => !this.isTerminal(p));
+      const r = this.o.admit!(f.pod, admitted);
+      if (r.admit) next.set(f.pod.metadata!.uid!, f);
+      else this.reject(f.pod, f.source, r.reason, r.message);
+    }
     const changed = new Set<string>();
     for (const [uid, d] of next) {
       const old = this.desired.get(uid);
       if (!old || old.pod !== d.pod) changed.add(uid);
     }
     for (const uid of this.desired.keys()) if (!next.has(uid)) changed.add(uid);
+    const inSources = new Set([...this.sourcePods.values()].flat().map((p) => p.metadata!.uid!));
+    for (const uid of [...this.rejected.keys()])
+      if (!inSources.has(uid)) {
+        this.rejected.delete(uid);
+        this.publish(uid, undefined);
+      }
     this.desired = next;
     for (const uid of changed) this.kick(uid);
+  }
+
+  private isTerminal(p: Pod): boolean {
+    const ph = this.records.get(p.metadata!.uid!)?.status.phase;
+    return ph === 'Succeeded' || ph === 'Failed';
+  }
+
+  private reject(pod: Pod, source: string, reason: string, message: string): void {
+    const uid = pod.metadata!.uid!;
+    this.rejected.set(uid, { reason, message });
+    this.recorder.event(podObjectRef(pod), 'Warning', reason, message);
+    this.log.warn({ pod: `${pod.metadata?.namespace}/${pod.metadata?.name}`, podUid: uid, reason, detail: message }, 'pod rejected by admission');
+    const status = computePodStatus({
+      pod,
+      seen: { uid, sandboxes: [], containers: [] },
+      reasons: new Map(),
+      hostIP: this.o.hostIP(),
+      now: this.clock.now(),
+      podReason: { phase: 'Failed', reason, message },
+    });
+    this.publish(uid, { pod, status, version: ++this.version, source });
   }
 
   sourcesReady(): boolean {
@@ -243,7 +302,7 @@ export class Kubelet {
     }
   }
 
-  private statusFor(pod: Pod, seen: ObservedPod, reasons: Map<string, WaitingReason>, source: string): void {
+  private statusFor(pod: Pod, seen: ObservedPod, reasons: Map<string, WaitingReason>, source: string, terminal = false): PodStatus {
     const uid = pod.metadata!.uid!;
     const prev = this.records.get(uid);
     const status = computePodStatus({
@@ -255,9 +314,11 @@ export class Kubelet {
       started: this.probes.startup,
       previous: prev?.status,
       now: this.clock.now(),
+      terminal,
     });
-    if (prev && prev.pod === pod && sameStatus(prev.status, status)) return;
+    if (prev && prev.pod === pod && sameStatus(prev.status, status)) return status;
     this.publish(uid, { pod, status, version: ++this.version, source });
+    return status;
   }
 
   /** One sync of one pod; returns true when the pod is gone for good (worker can be dropped). */
@@ -270,6 +331,7 @@ export class Kubelet {
     let reasons = this.reasons.get(uid);
     if (!reasons) this.reasons.set(uid, (reasons = new Map()));
     const log = this.log.child({ pod: `${pod.metadata!.namespace}/${pod.metadata!.name}`, podUid: uid });
+    if (pod.metadata?.deletionTimestamp) return this.syncTerminating(pod, w, seen, reasons, d.source, log);
     let res;
     try {
       res = await syncPod({ ...this.deps, log }, pod, seen, reasons);
@@ -285,6 +347,25 @@ export class Kubelet {
       if (w.requeue) clearTimeout(w.requeue);
       w.requeue = setTimeout(() => this.kick(uid), ms);
     }
+    return false;
+  }
+
+  /** A pod being deleted through the API: stop it with its deletion grace, report the final status, hand it back. */
+  private async syncTerminating(pod: Pod, w: Worker, seen: ObservedPod, reasons: Map<string, WaitingReason>, source: string, log: Logger): Promise<boolean> {
+    const running = seen.containers.some((c) => c.state === 'CONTAINER_RUNNING') || seen.sandboxes.some((s) => s.state === 'SANDBOX_READY');
+    if (running) {
+      try {
+        await killPod({ ...this.deps, log }, pod, seen);
+      } finally {
+        w.lastSyncEnd = this.clock.now();
+      }
+      this.pleg.trigger();
+      w.dirty = true;
+      return false;
+    }
+    const status = this.statusFor(pod, seen, reasons, source, true);
+    this.probes.removePod(pod.metadata!.uid!);
+    this.o.onPodTerminated?.(pod, status);
     return false;
   }
 
@@ -321,6 +402,13 @@ export class Kubelet {
     }
     for (const [uid, t] of this.terminated) if (t < this.pleg.lastRelistStart - 60_000) this.terminated.delete(uid);
   }
+}
+
+function sameDesired(a: Pod, b: Pod): boolean {
+  if (a === b) return true;
+  const key = (p: Pod): string =>
+    JSON.stringify([p.spec, p.metadata?.deletionTimestamp, p.metadata?.deletionGracePeriodSeconds, p.metadata?.labels, p.metadata?.annotations]);
+  return key(a) === key(b);
 }
 
 function sameStatus(a: PodStatus, b: PodStatus): boolean {

@@ -26,6 +26,8 @@ export interface StatusInput {
   now: number;
   /** Pod-level reason/message set by the kubelet (e.g. admission rejection, DeadlineExceeded). */
   podReason?: { phase: 'Failed'; reason: string; message: string };
+  /** The pod is being deleted and nothing of it runs any more: its phase becomes terminal (getPhase podIsTerminal). */
+  terminal?: boolean;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -137,7 +139,12 @@ function containerStatuses(input: StatusInput, containers: Container[], isInit: 
 }
 
 /** getPhase (pkg/kubelet/kubelet_pods.go). */
-export function getPhase(pod: Pod, init: ApiContainerStatus[], app: ApiContainerStatus[]): 'Pending' | 'Running' | 'Succeeded' | 'Failed' {
+export function getPhase(
+  pod: Pod,
+  init: ApiContainerStatus[],
+  app: ApiContainerStatus[],
+  podIsTerminal = false,
+): 'Pending' | 'Running' | 'Succeeded' | 'Failed' {
   const spec = pod.spec!;
   let pendingInit = 0;
   let failedInit = 0;
@@ -182,6 +189,8 @@ export function getPhase(pod: Pod, init: ApiContainerStatus[], app: ApiContainer
   if (running > 0 && unknown === 0) return 'Running';
   if (running > 0 && unknown > 0) return 'Pending';
   if (stopped === spec.containers.length && unknown === 0) {
+    // Static pods keep their phase (upstream TODO #116484); a deleted API pod ends terminal.
+    if (podIsTerminal && pod.metadata?.annotations?.['kubernetes.io/config.source'] !== 'file') return stopped === succeeded ? 'Succeeded' : 'Failed';
     if (spec.restartPolicy === 'Always') return 'Running';
     if (stopped === succeeded) return 'Succeeded';
     if (spec.restartPolicy === 'Never') return 'Failed';
@@ -237,7 +246,7 @@ export function computePodStatus(input: StatusInput): PodStatus {
   const hasInit = (spec.initContainers?.length ?? 0) > 0;
   const init = containerStatuses(input, spec.initContainers ?? [], true, hasInit);
   const app = containerStatuses(input, spec.containers, false, hasInit);
-  let phase: PodStatus['phase'] = getPhase(pod, init, app);
+  let phase: PodStatus['phase'] = getPhase(pod, init, app, input.terminal);
   // A terminal phase never goes back (upstream: "pod is terminal, phase cannot change").
   const prevPhase = input.previous?.phase;
   if ((prevPhase === 'Succeeded' || prevPhase === 'Failed') && phase !== prevPhase) phase = prevPhase;

@@ -148,7 +148,7 @@ export async function setupPodVolumes(pod: Pod, opts: VolumeOptions): Promise<Ma
       const files: Record<string, string | Buffer> = {};
       for (const it of items) {
         const val = data[it.key];
-        if (val !== undefined) files[it.path] = isCM ? val : Buffer.from(val, 'base64');
+        if (val !== undefined) files[it.path] = val;
       }
       await writeFiles(dir, files, (isCM ? v.configMap?.defaultMode : v.secret?.defaultMode) ?? 0o644);
       out.set(v.name, dir);

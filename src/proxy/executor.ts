@@ -42,7 +42,7 @@ export class IptablesRestoreError extends RestoreFailedError {
 
 /** The failing line number from iptables-restore's stderr (both variants), if any. */
 export function parseRestoreErrorLine(stderr: string): number | undefined {
-  const m = /Error occurred at line: (\d+)/.exec(stderr) ?? /line (\d+) failed/.exec(stderr) ?? /^line (\d+):/m.exec(stderr);
+  const m = /Error occurred at line: (\d+)/.exec(stderr) ?? /line (\d+) failed/.exec(stderr) ?? /\bline (\d+):/.exec(stderr);
   return m ? Number(m[1]) : undefined;
 }
 
