@@ -3,8 +3,10 @@
 import type { Pod, PodStatus } from 'kubernetes-types/core/v1';
 
 export function humanDuration(ms: number): string {
-  const s = Math.floor(ms / 1000);
-  if (s < 0) return '<invalid>';
+  // Up to 2 s in the future counts as now (clock skew), as HumanDuration.
+  const s = Math.trunc(ms / 1000);
+  if (s < -1) return '<invalid>';
+  if (s < 0) return '0s';
   if (s < 120) return `${s}s`;
   const m = Math.floor(s / 60);
   if (m < 10) return s % 60 === 0 ? `${m}m` : `${m}m${s % 60}s`;
@@ -15,6 +17,7 @@ export function humanDuration(ms: number): string {
   const d = Math.floor(h / 24);
   if (h < 24 * 8) return h % 24 === 0 ? `${d}d` : `${d}d${h % 24}h`;
   if (d < 365 * 2) return `${d}d`;
+  if (d < 365 * 8) return d % 365 === 0 ? `${Math.floor(d / 365)}y` : `${Math.floor(d / 365)}y${d % 365}d`;
   return `${Math.floor(d / 365)}y`;
 }
 
@@ -38,7 +41,8 @@ export function podSummary(pod: Pod, status: PodStatus): { ready: string; status
     initializing = true;
     break;
   }
-  if (!initializing) {
+  const initializedTrue = status.conditions?.some((c) => c.type === 'Initialized' && c.status === 'True') ?? false;
+  if (!initializing || initializedTrue) {
     restarts = 0;
     let hasRunning = false;
     const cs = status.containerStatuses ?? [];
@@ -58,7 +62,8 @@ export function podSummary(pod: Pod, status: PodStatus): { ready: string; status
     if (reason === 'Completed' && hasRunning)
       reason = status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? 'Running' : 'NotReady';
   }
-  if (pod.metadata?.deletionTimestamp) reason = 'Terminating';
+  if (pod.metadata?.deletionTimestamp && status.reason === 'NodeLost') reason = 'Unknown';
+  else if (pod.metadata?.deletionTimestamp && status.phase !== 'Succeeded' && status.phase !== 'Failed') reason = 'Terminating';
   return { ready: `${ready}/${total}`, status: reason, restarts };
 }
 

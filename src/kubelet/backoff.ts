@@ -3,7 +3,7 @@
 //   - no exited container yet → start now, no entry;
 //   - entry (duration d, lastUpdate u) from the latest exited container's labels:
 //       in back-off while now - finishedAt < d, unless now - u > 2·max (expired);
-//       when it ends: next d = initial if finishedAt - u > 2·max else min(2d, max), u = finishedAt.
+//       when it ends: next d = initial if finishedAt - u > 2·max else min(2d, max), u = now (the restart).
 // With the defaults (10 s, 300 s) that is 10 s, 20 s, 40 s … 5 min, reset after 10 min of clean running.
 import type { ContainerStatus } from '../cri/index.ts';
 import { A } from '../cri/index.ts';
@@ -32,12 +32,15 @@ export function computeBackoff(lastExited: ContainerStatus | undefined, now: num
   const finishedAt = lastExited.finishedAt || lastExited.createdAt;
   const entry = backoffEntryOf(lastExited);
   const expiredAfter = 2 * policy.maxMs;
+  // IsInBackOffSince(key, finishedAt): the entry expires 2·max after its last update (the last restart).
   if (entry && now - entry.updatedAt <= expiredAfter && now - finishedAt < entry.durationMs) {
     return { inBackoff: true, remainingMs: entry.durationMs - (now - finishedAt), durationMs: entry.durationMs };
   }
-  const durationMs =
-    !entry || finishedAt - entry.updatedAt > expiredAfter ? policy.initialMs : Math.min(entry.durationMs * 2, policy.maxMs);
-  return { inBackoff: false, next: { durationMs, updatedAt: finishedAt } };
+  // Next(key, finishedAt): reset when the exit came more than 2·max after the last restart; lastUpdate = now.
+  // An entry expired by now is gone (the kubelet's backOff.GC()), so it starts again from the initial value.
+  const gone = !entry || now - entry.updatedAt > expiredAfter || finishedAt - entry.updatedAt > expiredAfter;
+  const durationMs = gone ? policy.initialMs : Math.min(entry.durationMs * 2, policy.maxMs);
+  return { inBackoff: false, next: { durationMs, updatedAt: now } };
 }
 
 /** Go's time.Duration.String() for whole seconds/ms, as upstream prints back-off ("10s", "1m20s", "5m0s"). */

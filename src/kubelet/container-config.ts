@@ -127,7 +127,10 @@ function dnsConfig(pod: Pod, node: NodeFacts): PodSandboxConfig['dnsConfig'] {
   if (policy === 'Default' && !extra) return undefined;
   servers = [...new Set([...servers, ...(extra?.nameservers ?? [])])];
   searches = [...new Set([...searches, ...(extra?.searches ?? [])])];
-  for (const o of extra?.options ?? []) options.push(o.value !== undefined ? `${o.name}:${o.value}` : o.name ?? '');
+  // mergeDNSOptions: the pod's options replace same-named ones.
+  const byName = new Map(options.map((x) => [x.split(':')[0]!, x]));
+  for (const o of extra?.options ?? []) if (o.name) byName.set(o.name, o.value !== undefined ? `${o.name}:${o.value}` : o.name);
+  options = [...byName.values()];
   if (policy === 'Default' && servers.length === 0) return undefined;
   return { servers, searches, options };
 }

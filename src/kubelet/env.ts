@@ -121,14 +121,21 @@ export async function makeEnvironment(ctx: EnvContext): Promise<{ key: string; v
     } else continue;
     for (const [k, v] of Object.entries(data)) vars.set(prefix + k, v);
   }
-  if (ctx.pod.spec?.enableServiceLinks !== false) for (const [k, v] of Object.entries(ctx.serviceEnv)) if (!vars.has(k)) vars.set(k, v);
-  else for (const [k, v] of Object.entries(ctx.serviceEnv)) if (k.startsWith('KUBERNETES_')) vars.set(k, v);
+  const links = ctx.pod.spec?.enableServiceLinks !== false;
+  for (const [k, v] of Object.entries(ctx.serviceEnv)) {
+    if (vars.has(k)) continue;
+    if (links || k.startsWith('KUBERNETES_')) vars.set(k, v);
+  }
   const lookup = (n: string): string | undefined => vars.get(n);
-  for (const e of ctx.container.env ?? []) vars.set(e.name, await envValue(e, ctx, lookup, ns));
+  for (const e of ctx.container.env ?? []) {
+    const v = await envValue(e, ctx, lookup, ns);
+    if (v !== undefined) vars.set(e.name, v);
+  }
   return [...vars].map(([key, value]) => ({ key, value }));
 }
 
-async function envValue(e: EnvVar, ctx: EnvContext, lookup: (n: string) => string | undefined, ns: string): Promise<string> {
+/** undefined: an optional reference to something missing (the variable is left out, as upstream). */
+async function envValue(e: EnvVar, ctx: EnvContext, lookup: (n: string) => string | undefined, ns: string): Promise<string | undefined> {
   if (e.value !== undefined) return expand(e.value, lookup);
   const vf = e.valueFrom;
   if (!vf) return '';
@@ -142,12 +149,12 @@ async function envValue(e: EnvVar, ctx: EnvContext, lookup: (n: string) => strin
       if (!ctx.data) throw new Error('no API server');
       data = await (kind === 'configmap' ? ctx.data.configMap(ns, keyRef.name ?? '') : ctx.data.secret(ns, keyRef.name ?? ''));
     } catch (err) {
-      if (keyRef.optional) return '';
+      if (keyRef.optional) return undefined;
       throw new EnvConfigError(`${kind} "${keyRef.name}" not found`, { cause: err });
     }
     const v = data[keyRef.key];
     if (v === undefined) {
-      if (keyRef.optional) return '';
+      if (keyRef.optional) return undefined;
       throw new EnvConfigError(`couldn't find key ${keyRef.key} in ${kind === 'configmap' ? 'ConfigMap' : 'Secret'} ${ns}/${keyRef.name}`);
     }
     return v;

@@ -101,7 +101,7 @@ const containerSucceeded = (c: Container, seen: ObservedPod): boolean => {
 };
 
 const isInitContainerFailed = (s: ContainerStatus): boolean =>
-  (s.state === 'CONTAINER_EXITED' && s.exitCode !== 0) || s.state === 'CONTAINER_UNKNOWN';
+  (s.state === 'CONTAINER_EXITED' && (s.exitCode !== 0 || s.reason === 'OOMKilled')) || s.state === 'CONTAINER_UNKNOWN';
 
 /** findNextInitContainerToRun: [last status if failed, next init container, done]. */
 export function findNextInitContainerToRun(

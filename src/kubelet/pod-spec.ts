@@ -25,11 +25,14 @@ function defaultProbe(p: Probe | undefined): void {
   }
 }
 
+/** Upstream's pull-policy default: Always for `:latest` or no tag (a digest alone counts as a tag). */
 function hasLatestOrNoTag(image: string): boolean {
-  if (image.includes('@')) return false;
-  const lastSlash = image.lastIndexOf('/');
-  const tagSep = image.indexOf(':', lastSlash + 1);
-  return tagSep < 0 || image.slice(tagSep + 1) === 'latest';
+  const at = image.indexOf('@');
+  const name = at >= 0 ? image.slice(0, at) : image;
+  const lastSlash = name.lastIndexOf('/');
+  const tagSep = name.indexOf(':', lastSlash + 1);
+  if (tagSep < 0) return at < 0;
+  return name.slice(tagSep + 1) === 'latest';
 }
 
 function defaultContainer(c: Container): void {
@@ -65,6 +68,10 @@ export function applyPodDefaults(pod: Pod): Pod {
   spec.serviceAccountName ??= spec.serviceAccount;
   if (Array.isArray(spec.containers)) spec.containers.forEach(defaultContainer);
   if (Array.isArray(spec.initContainers)) spec.initContainers.forEach(defaultContainer);
+  // defaultHostNetworkPorts: with hostNetwork, hostPort defaults to containerPort.
+  if (spec.hostNetwork === true)
+    for (const c of [...(Array.isArray(spec.containers) ? spec.containers : []), ...(Array.isArray(spec.initContainers) ? spec.initContainers : [])])
+      if (c && Array.isArray(c.ports)) for (const p of c.ports) if (p && typeof p === 'object' && !p.hostPort) p.hostPort = p.containerPort;
   if (Array.isArray(spec.volumes))
     for (const v of spec.volumes) {
       if (!v || typeof v !== 'object') continue;
@@ -155,7 +162,8 @@ function validateContainers(errs: FieldError[], path: string, list: unknown, nam
       (c.ports ?? []).forEach((port, j) => {
         const pp = `${p}.ports[${j}]`;
         if (!checkType(errs, pp, port, 'object')) return;
-        validatePort(errs, `${pp}.containerPort`, port.containerPort);
+        if (port.containerPort === undefined || port.containerPort === 0) errs.push({ field: `${pp}.containerPort`, detail: 'Required value' });
+        else validatePort(errs, `${pp}.containerPort`, port.containerPort);
         if (port.hostPort !== undefined && port.hostPort !== 0) validatePort(errs, `${pp}.hostPort`, port.hostPort);
         if (port.protocol !== undefined && !['TCP', 'UDP', 'SCTP'].includes(port.protocol))
           errs.push({ field: `${pp}.protocol`, detail: `Unsupported value: ${q(port.protocol)}: supported values: "SCTP", "TCP", "UDP"` });

@@ -65,7 +65,9 @@ function convert(cs: ContainerStatus): ApiContainerStatus {
     state: {},
   };
   if (cs.state === 'CONTAINER_RUNNING') out.state = { running: { startedAt: iso(cs.startedAt) } };
-  else if (cs.state === 'CONTAINER_EXITED' || cs.state === 'CONTAINER_CREATED')
+  // Created but not started: "waiting to be running" (upstream since 1.26; it used to report terminated).
+  else if (cs.state === 'CONTAINER_CREATED') out.state = { waiting: {} };
+  else if (cs.state === 'CONTAINER_EXITED')
     out.state = {
       terminated: {
         exitCode: cs.exitCode,
@@ -87,7 +89,7 @@ function containerStatuses(input: StatusInput, containers: Container[], isInit: 
     (isInit ? input.previous?.initContainerStatuses : input.previous?.containerStatuses)?.map((s) => [s.name, s]) ?? [],
   );
   const statuses = new Map<string, ApiContainerStatus>();
-  const defaultWaiting = { waiting: { reason: hasInit && !isInit ? 'PodInitializing' : 'ContainerCreating' } };
+  const defaultWaiting = { waiting: { reason: hasInit ? 'PodInitializing' : 'ContainerCreating' } };
   for (const c of containers) {
     const old = prev.get(c.name);
     let s: ApiContainerStatus = { name: c.name, image: c.image ?? '', imageID: '', ready: false, restartCount: 0, state: defaultWaiting };
@@ -135,8 +137,13 @@ function containerStatuses(input: StatusInput, containers: Container[], isInit: 
     const ready = running && started ? (c.readinessProbe ? input.ready?.(id) === true : true) : false;
     s.ready = ready;
   }
-  return containers.map((c) => statuses.get(c.name)!);
+  const out = containers.map((c) => statuses.get(c.name)!);
+  // App container statuses are sorted by name (kubetypes.SortedContainerStatuses); init ones keep spec order.
+  return isInit ? out : out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
+
+/** kubecontainer.HasAnyRegularContainerStarted */
+const anyAppStarted = (app: ApiContainerStatus[]): boolean => app.some((s) => !!s.state?.running || !!s.state?.terminated);
 
 /** getPhase (pkg/kubelet/kubelet_pods.go). */
 export function getPhase(
@@ -184,7 +191,8 @@ export function getPhase(
     } else unknown++;
   }
   if (failedInit > 0 && spec.restartPolicy === 'Never') return 'Failed';
-  if (pendingInit > 0 || (failedInit > 0 && spec.restartPolicy !== 'Never')) return 'Pending';
+  // Once a regular container has run, init containers restarting do not put the pod back to Pending.
+  if ((pendingInit > 0 || failedInit > 0) && !anyAppStarted(app)) return 'Pending';
   if (waiting > 0) return 'Pending';
   if (running > 0 && unknown === 0) return 'Running';
   if (running > 0 && unknown > 0) return 'Pending';
@@ -199,7 +207,8 @@ export function getPhase(
   return 'Pending';
 }
 
-function initializedCondition(pod: Pod, init: ApiContainerStatus[], phase: string): PodCondition {
+function initializedCondition(pod: Pod, init: ApiContainerStatus[], app: ApiContainerStatus[], phase: string): PodCondition {
+  if ((pod.spec?.initContainers?.length ?? 0) > 0 && anyAppStarted(app) && phase !== 'Succeeded') return { type: 'Initialized', status: 'True' };
   const unknown: string[] = [];
   const incomplete: string[] = [];
   for (const c of pod.spec?.initContainers ?? []) {
@@ -216,6 +225,8 @@ function initializedCondition(pod: Pod, init: ApiContainerStatus[], phase: strin
 }
 
 function containersReadyCondition(pod: Pod, app: ApiContainerStatus[], phase: string): PodCondition {
+  // Containers of a failed pod may still be terminating: never ready.
+  if (phase === 'Failed') return { type: 'ContainersReady', status: 'False', reason: 'PodFailed' };
   const unknown: string[] = [];
   const unready: string[] = [];
   for (const c of pod.spec?.containers ?? []) {
@@ -254,7 +265,7 @@ export function computePodStatus(input: StatusInput): PodStatus {
   const containersReady = containersReadyCondition(pod, app, phase);
   const ready: PodCondition = { ...containersReady, type: 'Ready' };
   const conditions = stamp(
-    [initializedCondition(pod, init, phase), ready, containersReady, { type: 'PodScheduled', status: 'True' }],
+    [initializedCondition(pod, init, app, phase), ready, containersReady, { type: 'PodScheduled', status: 'True' }],
     input.previous?.conditions,
     now,
   );

@@ -31,11 +31,11 @@ export function isValidQuantity(q: unknown): boolean {
 /** CPU quantity → millicores, rounded up as the API server does. */
 export function cpuMillis(q: string | number | undefined): number {
   if (q === undefined) return 0;
-  return Math.ceil(parseQuantity(q) * 1000 - 1e-9);
+  return Math.ceil(parseQuantity(q) * 1000 - 1e-9) + 0;
 }
 
 /** Memory/storage quantity → bytes. */
 export function bytes(q: string | number | undefined): number {
   if (q === undefined) return 0;
-  return Math.ceil(parseQuantity(q) - 1e-9);
+  return Math.ceil(parseQuantity(q) - 1e-9) + 0;
 }

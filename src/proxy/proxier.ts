@@ -67,6 +67,8 @@ export interface ServiceProxyOptions {
   healthServer?: ServiceHealthServer;
   log: Logger;
   clock?: Clock;
+  /** Called after every completed sync (not for skipped ones), e.g. to export metrics or in benchmarks. */
+  onSync?: (report: SyncReport) => void;
 }
 
 export interface SyncReport {
@@ -93,6 +95,7 @@ export class ServiceProxy implements ProxyEventHandler {
   private readonly healthServer: ServiceHealthServer | undefined;
   private readonly log: Logger;
   private readonly clock: Clock;
+  private readonly onSync: ((report: SyncReport) => void) | undefined;
   private readonly namer = new ChainNamer();
   private readonly throttle: SyncThrottle;
   private readonly runner: SyncRunner;
@@ -138,6 +141,7 @@ export class ServiceProxy implements ProxyEventHandler {
     this.healthServer = opts.healthServer;
     this.log = opts.log;
     this.clock = opts.clock ?? systemClock;
+    this.onSync = opts.onSync;
     this.changes = new ChangeSet(() => this.clock.now());
     this.serviceTracker = new ServiceChangeTracker({ changes: this.changes, log: this.log });
     this.endpointsTracker = new EndpointsChangeTracker({ nodeName: opts.node.name, changes: this.changes, log: this.log });
@@ -472,6 +476,7 @@ export class ServiceProxy implements ProxyEventHandler {
       );
     }
     if (batch.services.size > 0 || report.kind === 'full') await this.afterSync(changes);
+    this.onSync?.(report);
     return report;
   }
 

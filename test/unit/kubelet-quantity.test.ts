@@ -65,6 +65,7 @@ describe('cpuMillis (MilliValue, rounded up)', () => {
 describe('bytes (Value, rounded up)', () => {
   it.each([
     [undefined, 0],
+    ['0', 0],
     ['1k', 1000],
     ['1Ki', 1024],
     ['1.5Ki', 1536],

@@ -14,6 +14,13 @@ export async function sh(argv: string[], timeoutMs = 20_000): Promise<RunResult>
   return r;
 }
 
+const created = new Set<Netns>();
+
+/** Destroys every namespace this process created and has not destroyed yet (afterAll, even after a failed setup). */
+export async function destroyAll(): Promise<void> {
+  for (const ns of [...created]) await ns.destroy();
+}
+
 export class Netns {
   readonly name: string;
   private readonly children: ChildProcess[] = [];
@@ -27,6 +34,7 @@ export class Netns {
     const name = `berth-t-${tag}-${randomBytes(3).toString('hex')}`;
     await sh(['ip', 'netns', 'add', name]);
     const ns = new Netns(name);
+    created.add(ns);
     await ns.ip('link', 'set', 'lo', 'up');
     return ns;
   }
@@ -71,6 +79,7 @@ export class Netns {
   }
 
   async destroy(): Promise<void> {
+    created.delete(this);
     for (const c of this.children) if (c.exitCode === null) c.kill('SIGKILL');
     await runCommand(['ip', 'netns', 'del', this.name], { timeoutMs: 20_000 }).catch(() => undefined);
   }
@@ -104,6 +113,7 @@ for (const ip of ips) {
 const CLIENT = `
 const net = require('node:net'); const dgram = require('node:dgram');
 const [proto, host, port, count, conc, perTimeout, deadline, bind] = process.argv.slice(2);
+const [bindAddr, bindPort] = (bind || '').split(',');
 const started = Date.now(); const res = { answers: {}, peers: {}, errors: {}, firstErrorMs: undefined, elapsedMs: 0 };
 const record = (line) => { const [who, peer] = line.trim().split(' '); res.answers[who] = (res.answers[who] || 0) + 1; res.peers[peer] = (res.peers[peer] || 0) + 1; };
 const fail = (code) => { res.errors[code] = (res.errors[code] || 0) + 1; if (res.firstErrorMs === undefined) res.firstErrorMs = Date.now() - t0; };
@@ -117,10 +127,11 @@ function one() {
       const t = setTimeout(() => fin(() => fail('TIMEOUT')), +perTimeout);
       s.on('message', (m) => fin(() => record(m.toString())));
       s.on('error', (e) => fin(() => fail(e.code || 'ERR')));
-      s.send('x', +port, host);
+      const go = () => s.send('x', +port, host);
+      if (bindPort) s.bind(+bindPort, bindAddr || undefined, go); else go();
       return;
     }
-    const s = net.connect({ host, port: +port, ...(bind ? { localAddress: bind } : {}) }); let buf = ''; let done = false;
+    const s = net.connect({ host, port: +port, ...(bindAddr ? { localAddress: bindAddr } : {}), ...(bindPort ? { localPort: +bindPort } : {}) }); let buf = ''; let done = false;
     const fin = (f) => { if (done) return; done = true; clearTimeout(t); s.destroy(); f(); resolve(); };
     const t = setTimeout(() => fin(() => fail('TIMEOUT')), +perTimeout);
     s.on('data', (d) => { buf += d; });
@@ -176,8 +187,10 @@ export interface TrafficOptions {
   concurrency?: number;
   perTimeoutMs?: number;
   deadlineMs?: number;
-  /** Local address to connect from (TCP). */
+  /** Local address to send from. */
   bind?: string;
+  /** Fixed local port (UDP: the same 5-tuple every time, to exercise conntrack). */
+  bindPort?: number;
 }
 
 /** Bounded traffic from `ns` to host:port. */
@@ -195,7 +208,7 @@ export async function traffic(ns: Netns, host: string, port: number, o: TrafficO
       String(o.concurrency ?? 1),
       String(o.perTimeoutMs ?? 2000),
       String(deadline),
-      o.bind ?? '',
+      `${o.bind ?? ''},${o.bindPort ?? ''}`,
     ],
     deadline + 10_000,
   );

@@ -35,7 +35,12 @@ export function pod(o: PodOptions = {}): Pod {
   const p: Pod = {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name: o.name ?? 'web', namespace: o.namespace ?? 'default', uid: o.uid ?? POD_UID },
+    metadata: {
+      name: o.name ?? 'web',
+      namespace: o.namespace ?? 'default',
+      uid: o.uid ?? POD_UID,
+      ...(o.deletionTimestamp ? { deletionTimestamp: o.deletionTimestamp } : {}),
+    },
     spec: {
       containers: (o.containers ?? ['app']).map(toSpec),
       restartPolicy: o.restartPolicy ?? 'Always',
@@ -44,7 +49,6 @@ export function pod(o: PodOptions = {}): Pod {
   };
   if (o.initContainers) p.spec!.initContainers = o.initContainers.map(toSpec);
   if (o.hostNetwork) p.spec!.hostNetwork = true;
-  if (o.deletionTimestamp) p.metadata!.deletionTimestamp = o.deletionTimestamp;
   return p;
 }
 
