@@ -1,6 +1,6 @@
 // Cluster mode wiring (berth run --kubeconfig): the API client, the node's registration/status/Lease, the
 // pods bound to this node, pod statuses, mirror pods, Events, ConfigMap/Secret data and service env vars.
-import type { Node, Pod, Service } from 'kubernetes-types/core/v1';
+import type { Pod, Service } from 'kubernetes-types/core/v1';
 import { Informer, KubeClient, buildUserAgent, loadClientConfig, resources } from '../kube/index.ts';
 import type { Logger } from '../lib/index.ts';
 import type { RuntimeService, ImageService } from '../cri/index.ts';
@@ -11,14 +11,13 @@ import {
   StatusManager,
   admitPod,
   allocatableOf,
-  bytes,
   serviceEnv,
   servicesForPod,
   type HealthCheck,
   type Kubelet,
   type KubeletOptions,
 } from '../kubelet/index.ts';
-import { NodeManager } from '../kubelet/node/index.ts';
+import { NodeManager, computePlegHealth } from '../kubelet/index.ts';
 import type { BerthConfig } from './config.ts';
 import os from 'node:os';
 
@@ -68,15 +67,32 @@ export async function connectCluster(o: { cfg: BerthConfig; log: Logger; env: Re
     kubeletOptions,
     async attach(input) {
       const { kubelet } = input;
-      nodeManager = new NodeManager({
+      const nm = new NodeManager({
         api,
-        log: log.child({ component: 'node' }),
-        config: cfg,
-        hostIP: input.hostIP,
+        nodeName: cfg.nodeName,
+        hostIP: () => input.hostIP,
         runtime: input.runtime,
-        kubelet,
-        version: o.version,
+        plegHealth: () => computePlegHealth(kubelet.pleg.lastRelistStart, 180_000, Date.now()),
+        rootDir: cfg.rootDir,
+        kubeletPort: cfg.port,
+        maxPods: cfg.maxPods,
+        nodeLabels: cfg.nodeLabels,
+        registerWithTaints: cfg.registerWithTaints.map((t) => ({ key: t.key, value: t.value, effect: t.effect as 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute' })),
+        registerNode: cfg.registerNode,
+        nodeStatusUpdateFrequencyMs: cfg.nodeStatusUpdateFrequencyMs,
+        nodeStatusReportFrequencyMs: cfg.nodeStatusReportFrequencyMs,
+        nodeLeaseDurationSeconds: cfg.nodeLeaseDurationSeconds,
+        log: log.child({ component: 'node' }),
       });
+      await nm.start();
+      nodeManager = nm;
+      // The node turns Ready as soon as the PLEG has relisted once, not at the next 10 s update.
+      const firstRelist = setInterval(() => {
+        if (kubelet.pleg.lastRelistStart > 0) {
+          clearInterval(firstRelist);
+          nm.requestStatusUpdate();
+        }
+      }, 100);
       const podSource = new ClusterPodSource({
         api,
         kubelet,
@@ -93,7 +109,6 @@ export async function connectCluster(o: { cfg: BerthConfig; log: Logger; env: Re
       });
       kubelet.onStatus(statusManager.set);
       kubelet.recorder.sinks.push(new ApiEventSink({ api, log: log.child({ component: 'events' }), host: cfg.nodeName }));
-      nodeManager.start();
       services.start();
       podSource.start();
       statusManager.start();
@@ -104,6 +119,7 @@ export async function connectCluster(o: { cfg: BerthConfig; log: Logger; env: Re
           { name: 'pod-informer', healthy: () => podSource.healthy() },
         ],
         async stop() {
+          clearInterval(firstRelist);
           statusManager?.stop();
           await podSource.stop();
           await services.stop();
@@ -115,5 +131,3 @@ export async function connectCluster(o: { cfg: BerthConfig; log: Logger; env: Re
   };
 }
 
-export type { Node };
-void bytes;

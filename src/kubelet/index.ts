@@ -19,3 +19,4 @@ export { ApiConfigData } from './cluster/config-data.ts';
 export { serviceEnv, servicesForPod } from './cluster/service-env.ts';
 export { admitPod, allocatableOf, type AdmitResult, type NodeResources } from './admission.ts';
 export { isMirrorPod } from './cluster/mirror-pods.ts';
+export * from './node/index.ts';

@@ -216,14 +216,8 @@ export class Kubelet {
     this.rejected.set(uid, { reason, message });
     this.recorder.event(podObjectRef(pod), 'Warning', reason, message);
     this.log.warn({ pod: `${pod.metadata?.namespace}/${pod.metadata?.name}`, podUid: uid, reason, detail: message }, 'pod rejected by admission');
-    const status = computePodStatus({
-      pod,
-      seen: { uid, sandboxes: [], containers: [] },
-      reasons: new Map(),
-      hostIP: this.o.hostIP(),
-      now: this.clock.now(),
-      podReason: { phase: 'Failed', reason, message },
-    });
+    // rejectPod: phase, reason and "Pod <message>" only; the pod never ran here.
+    const status: PodStatus = { phase: 'Failed', reason, message: `Pod ${message}` };
     this.publish(uid, { pod, status, version: ++this.version, source });
   }
 

@@ -1,7 +1,7 @@
 // Chain names as upstream computes them (pkg/proxy/iptables/proxier.go portProtoHash /
 // servicePortEndpointChainName): prefix + first 16 chars of base32(sha256(servicePortName + protocol [+ endpoint])),
 // protocol lowercase. Same names as kube-proxy, so operators' tools and habits carry over.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 export const KUBE_SERVICES = 'KUBE-SERVICES';
 export const KUBE_EXTERNAL_SERVICES = 'KUBE-EXTERNAL-SERVICES';
@@ -28,25 +28,29 @@ export function isServiceChainName(chain: string): boolean {
 }
 
 const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+const B32_CODES = Array.from(B32, (c) => c.charCodeAt(0));
+const out16 = new Array<number>(16);
 
 /** First 16 characters of RFC 4648 base32 of sha256(input) (= the first 10 bytes of the digest). */
 export function hash16(input: string): string {
-  const d = createHash('sha256').update(input).digest();
-  let out = '';
-  for (let i = 0; i < 10; i += 5) {
+  const d = hash('sha256', input, 'buffer');
+  for (let i = 0, o = 0; i < 10; i += 5, o += 8) {
     // 5 bytes → 8 characters.
     const b0 = d[i]!, b1 = d[i + 1]!, b2 = d[i + 2]!, b3 = d[i + 3]!, b4 = d[i + 4]!;
-    out +=
-      B32[b0 >> 3]! +
-      B32[((b0 & 7) << 2) | (b1 >> 6)]! +
-      B32[(b1 >> 1) & 31]! +
-      B32[((b1 & 1) << 4) | (b2 >> 4)]! +
-      B32[((b2 & 15) << 1) | (b3 >> 7)]! +
-      B32[(b3 >> 2) & 31]! +
-      B32[((b3 & 3) << 3) | (b4 >> 5)]! +
-      B32[b4 & 31]!;
+    out16[o] = B32_CODES[b0 >> 3]!;
+    out16[o + 1] = B32_CODES[((b0 & 7) << 2) | (b1 >> 6)]!;
+    out16[o + 2] = B32_CODES[(b1 >> 1) & 31]!;
+    out16[o + 3] = B32_CODES[((b1 & 1) << 4) | (b2 >> 4)]!;
+    out16[o + 4] = B32_CODES[((b2 & 15) << 1) | (b3 >> 7)]!;
+    out16[o + 5] = B32_CODES[(b3 >> 2) & 31]!;
+    out16[o + 6] = B32_CODES[((b3 & 3) << 3) | (b4 >> 5)]!;
+    out16[o + 7] = B32_CODES[b4 & 31]!;
   }
-  return out;
+  return String.fromCharCode(...out16);
+}
+
+function lower(protocol: string): string {
+  return protocol === 'TCP' ? 'tcp' : protocol === 'UDP' ? 'udp' : protocol === 'SCTP' ? 'sctp' : protocol.toLowerCase();
 }
 
 export interface ServicePortChains {
@@ -64,9 +68,9 @@ export class ChainNamer {
   private portCache = new Map<string, ServicePortChains>();
   private sepCache = new Map<string, string>();
 
-  /** `nameString` is "ns/name[:port]"; protocol is upper-case as in the API. */
+  /** `nameString` is "ns/name[:port]"; protocol as in the API or lower-case (upstream hashes it lower-case). */
   servicePort(nameString: string, protocol: string): ServicePortChains {
-    const key = nameString + protocol.toLowerCase();
+    const key = nameString + lower(protocol);
     let c = this.portCache.get(key);
     if (!c) {
       const h = hash16(key);
@@ -78,7 +82,7 @@ export class ChainNamer {
 
   /** `endpoint` is "ip:port". */
   endpoint(nameString: string, protocol: string, endpoint: string): string {
-    const key = nameString + protocol.toLowerCase() + endpoint;
+    const key = nameString + lower(protocol) + endpoint;
     let c = this.sepCache.get(key);
     if (!c) {
       c = SEP_PREFIX + hash16(key);

@@ -89,7 +89,7 @@ export class ServiceChangeTracker {
       }
       next = n.value;
     }
-    const fingerprint = next.length === 0 ? '' : JSON.stringify(next);
+    const fingerprint = next.length === 0 ? '' : fingerprintPorts(next);
     const prev = this.ports.get(key);
     if ((prev?.fingerprint ?? '') === fingerprint) return false;
     if (next.length === 0) this.ports.delete(key);
@@ -250,6 +250,14 @@ export class EndpointsChangeTracker {
     this.changes.mark(service);
     return true;
   }
+}
+
+function fingerprintPorts(ports: readonly ServicePortInfo[]): string {
+  let s = '';
+  for (const p of ports) {
+    s += `${p.portName}|${p.protocol}|${p.clusterIP}|${p.port}|${p.nodePort}|${p.externalIPs.join(',')}|${p.loadBalancerVIPs.join(',')}|${p.loadBalancerSourceRanges.join(',')}|${p.loadBalancerSourceRangesDenyAll ? 1 : 0}|${p.affinityTimeoutSeconds}|${p.externalPolicyLocal ? 1 : 0}${p.internalPolicyLocal ? 1 : 0}${p.topologyAware ? 1 : 0}|${p.healthCheckNodePort};`;
+  }
+  return s;
 }
 
 function fingerprintEndpoints(ports: Map<string, EndpointInfo[]>): string {

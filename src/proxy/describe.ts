@@ -1,7 +1,9 @@
-// `berth rules SERVICE`: the rules of one Service, found in iptables-save output. Pure. Rules in the shared
+// `berth rules SERVICE`: the rules of one Service, found in iptables-save output (pure; runRules reads it). Rules in the shared
 // chains are found by their comment ("ns/name:port cluster IP", "ns/name has no endpoints", …; kept even in
 // large-cluster mode), then the jumps are followed through its KUBE-SVC/SVL/EXT/FW/SEP chains.
+import type { Logger } from '../lib/index.ts';
 import { NotFoundError } from '../lib/index.ts';
+import { type BackendChoice, createIptablesExecutor } from './executor.ts';
 import { EXT_PREFIX, FW_PREFIX, KUBE_EXTERNAL_SERVICES, KUBE_NODEPORTS, KUBE_PROXY_FIREWALL, KUBE_SERVICES, SEP_PREFIX, SVC_PREFIX,
   SVL_PREFIX, isServiceChainName } from './chain-names.ts';
 import { parseIptablesSave, ruleComment, ruleTarget } from './iptables-save.ts';
@@ -88,4 +90,13 @@ export function describeServiceRules(saveText: string, service: string): string 
     }
   }
   return out.join('\n') + '\n';
+}
+
+/**
+ * `berth rules SERVICE`: reads iptables-save of the chosen backend (auto = the one berth would use) and describes
+ * one Service. Throws NotFoundError when nothing mentions it, RestoreFailedError when iptables-save fails.
+ */
+export async function runRules(opts: { service: string; backend: BackendChoice; netns?: string; log: Logger }): Promise<string> {
+  const executor = await createIptablesExecutor({ backend: opts.backend, netns: opts.netns, log: opts.log });
+  return describeServiceRules(await executor.save(), opts.service);
 }

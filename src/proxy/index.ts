@@ -37,7 +37,7 @@ export { createServiceHealthServer } from './healthcheck.ts';
 export type { ServiceHealthServer, HealthServerOptions } from './healthcheck.ts';
 export { runCleanup, cleanupWith, computeCleanupPlan } from './cleanup.ts';
 export type { CleanupResult, RunCleanupOptions, CleanupPlan } from './cleanup.ts';
-export { describeServiceRules, findServiceRules } from './describe.ts';
+export { describeServiceRules, findServiceRules, runRules } from './describe.ts';
 export type { ServiceRules } from './describe.ts';
 export type { ProxyMetricsSnapshot, HistogramSnapshot } from './metrics.ts';
 export { buildServicePortRules, buildGlobalRules } from './rules.ts';

@@ -12,7 +12,7 @@ import {
   endpointsPortKey,
   servicePortNameString,
 } from './types.ts';
-import { canonicalCIDR, compareIPv4, formatIPv4, isIPv4, looksIPv6, parseIPv4 } from './ip.ts';
+import { canonicalCIDR, formatIPv4, isIPv4, looksIPv6, parseIPv4 } from './ip.ts';
 
 export const DEFAULT_AFFINITY_TIMEOUT_SECONDS = 10800;
 export const MAX_AFFINITY_TIMEOUT_SECONDS = 86400;
@@ -329,7 +329,11 @@ export function mergeContributions(parts: Iterable<SliceContribution>): Map<stri
   }
   const out = new Map<string, EndpointInfo[]>();
   for (const [key, m] of byPort) {
-    const list = [...m.values()].sort((a, b) => compareIPv4(a.ip, b.ip) || a.port - b.port);
+    const list = [...m.values()];
+    if (list.length > 1) {
+      const k = new Map(list.map((e) => [e, (parseIPv4(e.ip) ?? 0) * 65536 + e.port]));
+      list.sort((a, b) => k.get(a)! - k.get(b)!);
+    }
     if (list.length > 0) out.set(key, list);
   }
   return out;

@@ -42,7 +42,9 @@ class TableWriter {
   readonly declared = new Set<string>();
   private readonly decls: string[] = [];
   private readonly deletes: string[] = [];
-  private readonly writes: string[] = [];
+  /** Whole rule arrays, not copied line by line (a fresh full sync writes 100k lines). */
+  private readonly writes: (readonly string[])[] = [];
+  private writeCount = 0;
   private readonly inserts: string[] = [];
   private readonly removals: string[] = [];
   private readonly stats: PlanStats;
@@ -61,8 +63,9 @@ class TableWriter {
   writeChain(chain: string, lines: readonly string[], tail: readonly string[] = []): void {
     this.declare(chain);
     this.stats.chainsWritten++;
-    for (const l of lines) this.writes.push(l);
-    for (const l of tail) this.writes.push(l);
+    if (lines.length > 0) this.writes.push(lines);
+    if (tail.length > 0) this.writes.push(tail);
+    this.writeCount += lines.length + tail.length;
     this.stats.rulesWritten += lines.length + tail.length;
   }
 
@@ -84,13 +87,23 @@ class TableWriter {
     this.stats.chainsDeleted++;
   }
 
-  render(table: string, out: string[]): void {
-    if (this.decls.length + this.deletes.length + this.writes.length + this.inserts.length + this.removals.length === 0) return;
-    out.push(`*${table}`);
+  /** This table's section, or "" when there is nothing to do. */
+  render(table: string): string {
+    const n = this.decls.length + this.deletes.length + this.writeCount + this.inserts.length + this.removals.length;
+    if (n === 0) return '';
     // Declarations first (targets must exist), then deletions of old references, rules, inserts, and chain
     // deletions last, when nothing references them any more.
-    for (const a of [this.decls, this.deletes, this.writes, this.inserts, this.removals]) for (const l of a) out.push(l);
-    out.push('COMMIT');
+    const all = new Array<string>(n + 3);
+    let i = 0;
+    all[i++] = `*${table}`;
+    for (const l of this.decls) all[i++] = l;
+    for (const l of this.deletes) all[i++] = l;
+    for (const chunk of this.writes) for (const l of chunk) all[i++] = l;
+    for (const l of this.inserts) all[i++] = l;
+    for (const l of this.removals) all[i++] = l;
+    all[i++] = 'COMMIT';
+    all[i++] = '';
+    return all.join('\n');
   }
 }
 
@@ -130,7 +143,7 @@ interface DesiredChain {
 
 type DesiredTables = Record<Table, Map<string, DesiredChain>>;
 
-/** The complete desired content of every chain berth owns. */
+/** The desired content of the chains not owned by one Service (fixed, shared, canaries), shared ones filled. */
 export function assembleDesired(ports: Iterable<ServicePortRules>, global: GlobalRules): DesiredTables {
   const d: DesiredTables = { filter: new Map(), nat: new Map(), mangle: new Map() };
   for (const t of TABLES) d[t].set(KUBE_PROXY_CANARY, { lines: [], shared: false, tail: [] });
@@ -138,13 +151,11 @@ export function assembleDesired(ports: Iterable<ServicePortRules>, global: Globa
   for (const s of global.shared) {
     d[s.table].set(s.chain, { lines: [], shared: true, tail: s.table === 'nat' && s.chain === KUBE_SERVICES ? global.natServicesTail : [] });
   }
-  const natShared = new Map<string, string[]>();
-  const filterShared = new Map<string, string[]>();
-  for (const s of global.shared) (s.table === 'nat' ? natShared : filterShared).set(s.chain, d[s.table].get(s.chain)!.lines);
+  const nat = d.nat;
+  const filter = d.filter;
   for (const p of ports) {
-    for (const [chain, lines] of p.chains) d.nat.set(chain, { lines: lines as string[], shared: false, tail: [] });
-    for (const l of p.natTop) natShared.get(ruleChain(l))!.push(l);
-    for (const l of p.filterTop) filterShared.get(ruleChain(l))!.push(l);
+    for (const l of p.natTop) nat.get(ruleChain(l))!.lines.push(l);
+    for (const l of p.filterTop) filter.get(ruleChain(l))!.lines.push(l);
   }
   return d;
 }
@@ -163,7 +174,8 @@ export function computeFullSyncPlan(
 ): SyncPlan {
   const maxEdits = opts.maxIncrementalEdits ?? 256;
   const stats = emptyStats();
-  const desired = assembleDesired(ports, global);
+  const portList = Array.isArray(ports) ? (ports as ServicePortRules[]) : [...ports];
+  const desired = assembleDesired(portList, global);
   const out: string[] = [];
   for (const table of TABLES) {
     const w = new TableWriter(stats);
@@ -195,10 +207,23 @@ export function computeFullSyncPlan(
       for (const l of added) w.insertRule(l);
       deletedLines.set(chain, new Set(removed));
     }
+    // Per-service chains (nat only): written when missing or different.
+    const observedServiceChains = [...obs.keys()].filter(isServiceChainName);
+    const owned = new Set<string>();
+    if (table === 'nat') {
+      const track = observedServiceChains.length > 0;
+      for (const p of portList) {
+        for (const [chain, lines] of p.chains) {
+          if (track) owned.add(chain);
+          const have = obs.get(chain);
+          if (!have || !arraysEqual(have, lines)) w.writeChain(chain, lines);
+        }
+      }
+    }
 
     // Stale per-service chains: gone from the desired state but still in the kernel.
     const stale = new Set<string>();
-    for (const chain of obs.keys()) if (isServiceChainName(chain) && !desired[table].has(chain)) stale.add(chain);
+    for (const chain of observedServiceChains) if (!owned.has(chain) && !desired[table].has(chain)) stale.add(chain);
     if (stale.size > 0) {
       // A chain still referenced by a rule that survives this restore cannot be deleted (the restore would fail).
       const keep = new Set<string>();
@@ -231,9 +256,10 @@ export function computeFullSyncPlan(
     // Jumps from built-in chains, inserted at the top in reverse so they end up in list order.
     const missing = global.jumps.filter((j) => j.table === table && !(obs.get(j.chain) ?? []).includes(j.line));
     for (let i = missing.length - 1; i >= 0; i--) w.insertRule(missing[i]!.line);
-    w.render(table, out);
+    const text = w.render(table);
+    if (text) out.push(text);
   }
-  return { text: out.length ? out.join('\n') + '\n' : '', stats };
+  return { text: out.join(''), stats };
 }
 
 export interface ServiceChange {
@@ -279,10 +305,7 @@ export function computePartialSyncPlan(changes: Iterable<ServiceChange>): SyncPl
   for (const l of nd.added) nat.insertRule(l);
   for (const chain of prevChains.keys()) if (!nextChains.has(chain)) nat.deleteChain(chain);
 
-  const out: string[] = [];
-  filter.render('filter', out);
-  nat.render('nat', out);
-  return { text: out.length ? out.join('\n') + '\n' : '', stats };
+  return { text: filter.render('filter') + nat.render('nat'), stats };
 }
 
 /** Rule counts of a desired state, for metrics. */

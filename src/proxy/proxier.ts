@@ -435,10 +435,11 @@ export class ServiceProxy implements ProxyEventHandler {
       try {
         changes = await this.fullSync(batch.services, ctx, report, signal);
       } catch (err: unknown) {
+        // Logged once by the caller (the sync runner); IptablesRestoreError carries the failing line and the
+        // lines around it as fields, which the err serializer includes.
         if (!signal.aborted) {
           this.restoreFailures++;
           this.markFullSync();
-          this.log.error({ err, ...restoreErrorFields(err) }, 'full iptables sync failed');
         }
         throw err;
       }

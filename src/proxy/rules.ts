@@ -91,7 +91,7 @@ const REJECT = 'REJECT --reject-with icmp-port-unreachable';
 export function buildServicePortRules(svc: ServicePortInfo, endpoints: readonly EndpointInfo[], ctx: BuildContext): ServicePortRules {
   const p = svc.protocol.toLowerCase();
   const S = svc.nameString;
-  const names = ctx.namer.servicePort(S, svc.protocol);
+  const names = ctx.namer.servicePort(S, p);
   const large = ctx.largeClusterMode;
   const dport = `-m ${p} --dport ${svc.port}`;
 
@@ -226,7 +226,12 @@ export function buildServicePortRules(svc: ServicePortInfo, endpoints: readonly 
     chains.push([fwChain, lines]);
   }
 
-  const sepName = (ep: EndpointInfo): string => ctx.namer.endpoint(S, svc.protocol, ep.endpoint);
+  const seps = new Map<EndpointInfo, string>();
+  const sepName = (ep: EndpointInfo): string => {
+    let n = seps.get(ep);
+    if (n === undefined) seps.set(ep, (n = ctx.namer.endpoint(S, p, ep.endpoint)));
+    return n;
+  };
   if (usesClusterChain) {
     writeEndpointRules(clusterLines, clusterChain, S, svc, cluster, sepName, large);
     chains.push([clusterChain, clusterLines]);

@@ -5,7 +5,7 @@
 // berth's rules live in `node`; endpoints are identity servers in `pods`; the client connects through the node,
 // so DNAT happens in PREROUTING (and in OUTPUT for traffic from the node itself). Both backends.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Service } from 'kubernetes-types/core/v1';
+import type { Service, ServiceStatus } from 'kubernetes-types/core/v1';
 import { silentLogger } from '../../src/lib/index.ts';
 import {
   ServiceProxy,
@@ -67,7 +67,7 @@ const eps = (ns: number[], node = 'node-b'): EP[] => ns.map((n) => ({ ip: POD(n)
 const sl = (name: string, e: EP[], port = 8080, proto = 'TCP') => slice('default', name, `${name}-1`, [{ name: proto === 'UDP' ? 'dns' : 'http', port, protocol: proto }], e);
 
 function services(): { svc: Service[]; slices: ReturnType<typeof sl>[] } {
-  const S = (name: string, spec: Parameters<typeof service>[2], status?: Parameters<typeof service>[3]['status']) =>
+  const S = (name: string, spec: Parameters<typeof service>[2], status?: ServiceStatus) =>
     service('default', name, spec, status ? { status } : {});
   return {
     svc: [

@@ -30,10 +30,12 @@ export function computeMirrorActions(staticPods: Pod[], mirrors: Pod[], node: { 
     const hash = sp.metadata?.annotations?.[CONFIG_HASH_ANNOTATION] ?? sp.metadata?.uid ?? '';
     const m = byKey.get(k);
     if (m && m.metadata?.annotations?.[MIRROR_ANNOTATION] === hash && !m.metadata?.deletionTimestamp) continue;
-    if (m && !m.metadata?.deletionTimestamp) del.push(m);
-    if (!m || !m.metadata?.deletionTimestamp) create.push(buildMirrorPod(sp, hash, node));
+    // A stale mirror, or one someone deleted (graceful deletion waits for this node): remove it for good
+    // (grace 0, UID precondition) and create a fresh one; the create succeeds once the old one is gone.
+    if (m) del.push(m);
+    create.push(buildMirrorPod(sp, hash, node));
   }
-  for (const m of mirrors) if (!wanted.has(key(m)) && !m.metadata?.deletionTimestamp) del.push(m);
+  for (const m of mirrors) if (!wanted.has(key(m))) del.push(m);
   return { create, delete: del };
 }
 

@@ -140,16 +140,18 @@ export class StatusManager {
     const needDelete = e.deleteAfterVersion !== undefined && !e.deleted && e.sentVersion >= e.deleteAfterVersion;
     if (!needStatus && !needDelete) return;
     e.inflight = true;
-    void this.send(uid, e, needStatus).finally(() => {
+    void this.send(uid, e, needStatus).then((progressed) => {
       e.inflight = false;
-      if (this.entries.get(uid) === e) this.flush(uid, e);
+      // Without progress (no API object yet) wait for reconcile(); looping here would starve the event loop.
+      if (progressed && this.entries.get(uid) === e) this.flush(uid, e);
     });
   }
 
-  private async send(uid: string, e: Entry, needStatus: boolean): Promise<void> {
+  /** One request; resolves true when something was sent or settled, false when there is nothing to send to yet. */
+  private async send(uid: string, e: Entry, needStatus: boolean): Promise<boolean> {
     const rec = e.rec;
     const ref = this.o.apiPodFor(rec.pod);
-    if (!ref) return; // no API object (yet): the mirror pod appears later, reconcile sends then
+    if (!ref) return false; // no API object (yet): the mirror pod appears later, reconcile sends then
     const log = this.o.log.child({ pod: `${ref.namespace}/${ref.name}`, podUid: uid });
     try {
       if (needStatus) {
@@ -165,13 +167,14 @@ export class StatusManager {
         log.info('pod deleted from the API server after termination');
       }
       e.failures = 0;
+      return true;
     } catch (err) {
       if (hasCode(err, 'NotFound') || hasCode(err, 'Conflict') || hasCode(err, 'Invalid')) {
         // Gone, or replaced by another object with the same name (UID precondition): nothing to update.
         if (hasCode(err, 'Invalid') && this.warn.allow(`invalid:${uid}`)) log.warn({ err: errorMessage(err) }, 'pod status rejected by the API server');
         if (needStatus) e.sentVersion = rec.version;
         else e.deleted = true;
-        return;
+        return true;
       }
       e.failures++;
       const ms = jitter(Math.min(500 * 2 ** (e.failures - 1), 30_000));
@@ -180,6 +183,7 @@ export class StatusManager {
         e.retry = undefined;
         this.flush(uid, e);
       }, ms);
+      return false;
     }
   }
 }

@@ -190,8 +190,8 @@ export class NodeLeaseController {
     }
     const now = this.clock.now();
     const lease = await this.o.api.create<Lease>(resources.leases, buildLease(undefined, this.identity(), now), opts);
-    this.renewed(lease, now);
-    this.log.info({ lease: `${NODE_LEASE_NAMESPACE}/${this.o.nodeName}` }, 'node lease created');
+    this.log.info({ lease: `${NODE_LEASE_NAMESPACE}/${this.o.nodeName}`, renewTime: lease.spec?.renewTime }, 'node lease created');
+    this.renewed(lease, now, true);
     return { lease, created: true };
   }
 
@@ -222,9 +222,10 @@ export class NodeLeaseController {
     return false;
   }
 
-  private renewed(lease: Lease, at: number): void {
+  private renewed(lease: Lease, at: number, quiet = false): void {
     this.latest = lease;
-    if (this.lastRenewAt === 0 || !this.healthy()) this.log.info({ renewTime: lease.spec?.renewTime }, 'node lease renewed');
+    // Log the first renewal and the recovery after a lapse, not every renewal.
+    if (!quiet && (this.lastRenewAt === 0 || !this.healthy())) this.log.info({ renewTime: lease.spec?.renewTime }, 'node lease renewed');
     this.lastRenewAt = at;
   }
 

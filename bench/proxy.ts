@@ -1,0 +1,242 @@
+// bench/proxy: the service proxy at 1k / 5k / 10k Services × 2 endpoints, per iptables backend, each size in a
+// fresh throwaway network namespace (addresses are only written into rules; no traffic):
+//   generation        building the rules and the full restore text (pure, no iptables), cold and warm
+//   fullSync          the first sync on an empty node: informer state → kernel
+//   fullResync        a full (reconciling) sync when nothing changed: iptables-save + compare, nothing written
+//   addService / changeEndpoint / deleteService
+//                     one change with N Services present, end to end: from the ProxyEventHandler call (what an
+//                     informer calls) through the rate-limited sync loop to iptables-restore completion
+// Usage: node bench/proxy.ts [--sizes 1000,5000,10000] [--backends legacy,nft] [--changes 5]  → JSON on stdout.
+import { cpus, release } from 'node:os';
+import { silentLogger } from '../src/lib/index.ts';
+import {
+  ServiceProxy,
+  createIptablesExecutor,
+  resolveProxyConfig,
+  type IptablesExecutor,
+  type SyncReport,
+} from '../src/proxy/index.ts';
+import { runCommand } from '../src/proxy/exec.ts';
+import { formatIPv4 } from '../src/proxy/ip.ts';
+import { Netns, destroyAll } from '../test/integration/helpers/netns.ts';
+import { service, slice } from '../test/unit/proxy-fixtures.ts';
+
+const args = process.argv.slice(2);
+const opt = (name: string, def: string): string => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
+};
+const sizes = opt('sizes', '1000,5000,10000').split(',').map(Number);
+const backends = opt('backends', 'legacy,nft').split(',') as ('legacy' | 'nft')[];
+const changes = Number(opt('changes', '5'));
+
+const log = (msg: string): void => void process.stderr.write(`[bench/proxy] ${msg}\n`);
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const round = (x: number): number => Math.round(x * 10) / 10;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+const SVC_BASE = 0x0a600000; // 10.96.0.0
+const EP_BASE = 0x0a800000; // 10.128.0.0
+const svcIP = (i: number): string => formatIPv4(SVC_BASE + i + 1);
+const epIP = (i: number, j: number): string => formatIPv4(EP_BASE + 2 * i + j + 1);
+const mkService = (i: number) => service('bench', `svc-${i}`, { clusterIP: svcIP(i), ports: [{ name: 'http', port: 80 }] });
+const mkSlice = (i: number, ips: string[]) =>
+  slice('bench', `svc-${i}`, `svc-${i}-abcde`, [{ name: 'http', port: 8080 }], ips.map((ip, j) => ({ ip, node: j === 0 ? 'bench-node' : 'other' })));
+
+const config = resolveProxyConfig({
+  clusterCIDR: '10.128.0.0/9',
+  // Production rate limit (1 s, burst 2); the periodic sync is pushed out so it cannot land inside a measurement.
+  minSyncPeriodMs: 1000,
+  burstSyncs: 2,
+  syncPeriodMs: 3_600_000,
+  restoreTimeoutMs: 900_000,
+});
+
+function feed(proxy: ServiceProxy, n: number): void {
+  for (let i = 0; i < n; i++) {
+    proxy.onServiceAdd(mkService(i));
+    proxy.onEndpointSliceAdd(mkSlice(i, [epIP(i, 0), epIP(i, 1)]));
+  }
+  proxy.onServicesSynced();
+  proxy.onEndpointSlicesSynced();
+}
+
+/**
+ * Pure generation: the proxy against an executor that reports an empty kernel and discards the text. Cold = a new
+ * proxy (chain names not memoised yet); warm = a second full build in the same proxy. Median and min of `rounds`,
+ * because wall time on a shared machine is noisy.
+ */
+async function generation(n: number, rounds: number): Promise<Record<string, number>> {
+  let bytes = 0;
+  let lines = 0;
+  const nullExecutor: IptablesExecutor = {
+    backend: 'nft',
+    restore: (text) => {
+      bytes = text.length;
+      lines = text.split('\n').length - 1;
+      return Promise.resolve();
+    },
+    save: () => Promise.resolve(''),
+    chainExists: () => Promise.resolve(true),
+    version: () => Promise.resolve('iptables v1.8.9'),
+  };
+  const cold: number[] = [];
+  const warm: number[] = [];
+  const track: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const proxy = new ServiceProxy({ config, node: { name: 'bench-node', ip: '10.0.0.1' }, executor: nullExecutor, log: silentLogger });
+    const t0 = performance.now();
+    feed(proxy, n);
+    track.push(performance.now() - t0);
+    cold.push((await proxy.syncNow()).buildMs);
+    (proxy as unknown as { needFullSync: boolean }).needFullSync = true;
+    warm.push((await proxy.syncNow()).buildMs);
+  }
+  return {
+    rounds,
+    trackMsMedian: round(median(track)),
+    coldMsMedian: round(median(cold)),
+    coldMsMin: round(Math.min(...cold)),
+    warmMsMedian: round(median(warm)),
+    warmMsMin: round(Math.min(...warm)),
+    restoreLines: lines,
+    restoreBytes: bytes,
+  };
+}
+
+interface ChangeStats {
+  endToEndMsMedian: number;
+  endToEndMsMax: number;
+  restoreMsMedian: number;
+  restoreBytes: number;
+  kinds: string[];
+}
+
+async function scenario(backend: 'legacy' | 'nft', n: number): Promise<Record<string, unknown>> {
+  const ns = await Netns.create('bench');
+  try {
+    const executor = await createIptablesExecutor({ backend, netns: ns.name, log: silentLogger });
+    let waiter: ((r: SyncReport) => void) | undefined;
+    const next = (): Promise<SyncReport> => new Promise((resolve) => (waiter = resolve));
+    const proxy = new ServiceProxy({
+      config,
+      node: { name: 'bench-node', ip: '10.0.0.1' },
+      executor,
+      log: silentLogger,
+      onSync: (r) => {
+        const w = waiter;
+        waiter = undefined;
+        w?.(r);
+      },
+    });
+    feed(proxy, n);
+    log(`${backend} ${n}: full sync`);
+    let t0 = performance.now();
+    const fullDone = next();
+    await proxy.start();
+    const full = await fullDone;
+    const fullWallMs = performance.now() - t0;
+    const m = proxy.metrics();
+
+    log(`${backend} ${n}: full resync without changes`);
+    (proxy as unknown as { needFullSync: boolean }).needFullSync = true;
+    const resync = await proxy.syncNow();
+
+    const measure = async (label: string, act: (k: number) => void): Promise<ChangeStats> => {
+      const e2e: number[] = [];
+      const restore: number[] = [];
+      const kinds: string[] = [];
+      let bytes = 0;
+      for (let k = 0; k < changes; k++) {
+        await sleep(1100); // let the rate limiter refill, as between sparse real-world changes
+        const done = next();
+        const start = performance.now();
+        act(k);
+        const r = await done;
+        e2e.push(performance.now() - start);
+        restore.push(r.restoreMs);
+        kinds.push(r.kind);
+        bytes = r.restoreBytes;
+      }
+      log(`${backend} ${n}: ${label} median ${round(median(e2e))} ms`);
+      return { endToEndMsMedian: round(median(e2e)), endToEndMsMax: round(Math.max(...e2e)), restoreMsMedian: round(median(restore)), restoreBytes: bytes, kinds: [...new Set(kinds)] };
+    };
+    const addService = await measure('add service', (k) => {
+      const i = n + k;
+      proxy.onServiceAdd(mkService(i));
+      proxy.onEndpointSliceAdd(mkSlice(i, [epIP(i, 0), epIP(i, 1)]));
+    });
+    const changeEndpoint = await measure('change endpoint', (k) => {
+      const i = k * 7;
+      proxy.onEndpointSliceUpdate(undefined, mkSlice(i, [epIP(i, 0), formatIPv4(0x0af00000 + k + 1)]));
+    });
+    const deleteService = await measure('delete service', (k) => proxy.onServiceDelete(mkService(n + k)));
+    await proxy.stop();
+    t0 = performance.now();
+    return {
+      backend,
+      services: n,
+      endpointsPerService: 2,
+      rules: { nat: m.iptablesRulesTotal.nat, filter: m.iptablesRulesTotal.filter, natChains: m.natChainsTotal },
+      fullSync: {
+        wallMs: round(fullWallMs),
+        syncMs: round(full.durationMs),
+        buildMs: round(full.buildMs),
+        saveMs: round(full.saveMs),
+        restoreMs: round(full.restoreMs),
+        restoreBytes: full.restoreBytes,
+      },
+      fullResync: { syncMs: round(resync.durationMs), saveMs: round(resync.saveMs), buildMs: round(resync.buildMs), restoreBytes: resync.restoreBytes },
+      addService,
+      changeEndpoint,
+      deleteService,
+    };
+  } finally {
+    await ns.destroy();
+  }
+}
+
+async function main(): Promise<void> {
+  const versions: Record<string, string> = {};
+  for (const b of backends) versions[b] = (await runCommand([`iptables-${b}`, '--version'], { timeoutMs: 10_000 })).stdout.trim();
+  const out: Record<string, unknown> = {
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model, kernel: release(), node: process.version, iptables: versions },
+    config: { sizes, backends, changes, endpointsPerService: 2, minSyncPeriodMs: config.minSyncPeriodMs, burstSyncs: config.burstSyncs },
+    generation: {} as Record<string, unknown>,
+    results: [] as Record<string, unknown>[],
+  };
+  for (const n of sizes) {
+    log(`generation ${n}`);
+    (out.generation as Record<string, unknown>)[n] = await generation(n, 5);
+  }
+  for (const b of backends) for (const n of sizes) (out.results as Record<string, unknown>[]).push(await scenario(b, n));
+
+  const results = out.results as { backend: string; services: number; fullSync: { syncMs: number }; addService: ChangeStats; changeEndpoint: ChangeStats }[];
+  const at = (b: string, n: number) => results.find((r) => r.backend === b && r.services === n);
+  const big = Math.max(...sizes);
+  const gen = (out.generation as Record<number, { coldMsMedian: number; coldMsMin: number }>)[big];
+  out.targets = {
+    [`generation_${big}_le_200ms`]: gen ? { medianMs: gen.coldMsMedian, minMs: gen.coldMsMin, ok: gen.coldMsMedian <= 200 } : undefined,
+    [`legacy_full_sync_${big}_le_2s`]: at('legacy', big) ? { ms: at('legacy', big)!.fullSync.syncMs, ok: at('legacy', big)!.fullSync.syncMs <= 2000 } : undefined,
+    ...Object.fromEntries(
+      backends.map((b) => [
+        `${b}_one_change_${big}_le_50ms`,
+        at(b, big)
+          ? {
+              addServiceMs: at(b, big)!.addService.endToEndMsMedian,
+              changeEndpointMs: at(b, big)!.changeEndpoint.endToEndMsMedian,
+              ok: at(b, big)!.addService.endToEndMsMedian <= 50 && at(b, big)!.changeEndpoint.endToEndMsMedian <= 50,
+            }
+          : undefined,
+      ]),
+    ),
+  };
+  process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+}
+
+main()
+  .catch((err: unknown) => {
+    process.stderr.write(`bench/proxy failed: ${String(err)}\n`);
+    process.exitCode = 1;
+  })
+  .finally(() => destroyAll());
