@@ -5,43 +5,12 @@ import { writeFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { BerthProcess, docker, waitFor } from '../test/helpers/berth.ts';
 import { ensureTestImages, BUSYBOX_IMAGE } from '../test/integration/helpers/docker-images.ts';
-import { PAUSE_IMAGE } from '../src/cri/docker/index.ts';
+import { argOpt, median, rawDockerFloor } from './lib.ts';
 
-const args = process.argv.slice(2);
-const opt = (name: string, def: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
-};
-const sizes = opt('sizes', '1,30').split(',').map(Number);
-const runs = Number(opt('runs', '3'));
+const sizes = argOpt('sizes', '1,30').split(',').map(Number);
+const runs = Number(argOpt('runs', '3'));
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-/** Raw floor: per pod, create+start the pause sandbox, inspect it (IP), create+start the app container. */
-async function rawFloor(n: number, tag: string): Promise<number> {
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: n }, async (_, i) => {
-      const labels = { 'io.berth.bench': tag };
-      const sb = await docker.createContainer({ name: `bench_POD_${tag}_${i}`, Image: PAUSE_IMAGE, Labels: labels, HostConfig: { IpcMode: 'shareable' } });
-      await sb.start();
-      await sb.inspect();
-      const c = await docker.createContainer({
-        name: `bench_c_${tag}_${i}`,
-        Image: BUSYBOX_IMAGE,
-        Entrypoint: ['sh', '-c'],
-        Cmd: ['sleep 3600'],
-        Labels: labels,
-        HostConfig: { NetworkMode: `container:${sb.id}`, IpcMode: `container:${sb.id}` },
-      });
-      await c.start();
-    }),
-  );
-  const ms = performance.now() - t0;
-  const all = await docker.listContainers({ all: true, filters: { label: [`io.berth.bench=${tag}`] } });
-  await Promise.all(all.map((c) => docker.getContainer(c.Id).remove({ force: true })));
-  return ms;
-}
+const rawFloor = async (n: number, tag: string): Promise<number> => (await rawDockerFloor(n, tag)).wallMs;
 
 function manifest(name: string): string {
   return JSON.stringify({

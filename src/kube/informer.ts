@@ -247,7 +247,9 @@ export class Informer<T extends KubeObject> {
         }
         if (outcome === 'stalled') {
           this.counters.stalls++;
-          this.log.warn({ stallTimeoutMs: this.stallMs, resourceVersion: this.rv }, 'watch silent too long; reconnecting');
+          // Info, not warn: an API server may send no bookmark on a quiet resource (1.20 does not), and re-watching
+          // from the same resourceVersion is cheap.
+          this.log.info({ stallTimeoutMs: this.stallMs, resourceVersion: this.rv }, 'watch silent too long; reconnecting');
           continue;
         }
         // 'ended': the server closed it (timeoutSeconds). Re-watch at once, unless it ended instantly with

@@ -1,8 +1,6 @@
 // The iptables boundary: iptables-restore / iptables-save / iptables of one backend (legacy or nft), optionally in a
 // network namespace. Backend choice follows upstream's iptables-wrapper: the KUBE-IPTABLES-HINT / kubelet canary
 // chain first, else the variant that already holds more rules, ties to nft.
-import { access, constants } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
 import type { Logger } from '../lib/index.ts';
 import { RestoreFailedError, errorMessage } from '../lib/index.ts';
 import { inNetns, runCommand } from './exec.ts';
@@ -141,25 +139,22 @@ export class CommandIptablesExecutor implements IptablesExecutor {
   }
 }
 
-async function onPath(name: string): Promise<boolean> {
-  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter)) {
-    try {
-      await access(join(dir, name), constants.X_OK);
-      return true;
-    } catch {
-      // next
-    }
+/** Whether the tool can be started (spawn resolves it on PATH; ENOENT means it is not installed). */
+async function installed(name: string): Promise<boolean> {
+  try {
+    return (await runCommand([name, '--version'], { timeoutMs: 10_000 })).code === 0;
+  } catch {
+    return false;
   }
-  return false;
 }
 
 /** iptables-<variant>-restore when installed, else the plain names when `iptables --version` says that variant. */
 export async function resolveBinaries(backend: IptablesBackend): Promise<Binaries | undefined> {
   const v = `iptables-${backend}`;
-  if ((await onPath(`${v}-restore`)) && (await onPath(`${v}-save`)) && (await onPath(v))) {
+  if ((await installed(`${v}-restore`)) && (await installed(`${v}-save`)) && (await installed(v))) {
     return { restore: `${v}-restore`, save: `${v}-save`, iptables: v };
   }
-  if (!(await onPath('iptables-restore'))) return undefined;
+  if (!(await installed('iptables-restore'))) return undefined;
   try {
     const r = await runCommand(['iptables', '--version'], { timeoutMs: 10_000 });
     const isNft = r.stdout.includes('nf_tables');

@@ -537,7 +537,9 @@ export class ServiceProxy implements ProxyEventHandler {
       report.restoreMs = performance.now() - tr;
     }
     const changes: ServiceChange[] = [];
-    for (const name of dirty) changes.push({ prev: this.applied.get(name) ?? [], next: next.get(name) ?? [] });
+    // The first sync after start knows nothing of the previous state: every UDP Service would look newly active
+    // and cost one conntrack process each, although the rules in the kernel were most likely the same.
+    if (this.lastFullSyncAt !== 0) for (const name of dirty) changes.push({ prev: this.applied.get(name) ?? [], next: next.get(name) ?? [] });
     this.applied = next;
     const counts = countRules(allPorts(next), global);
     let servicePorts = 0;

@@ -22,8 +22,14 @@ const getPod = async (name: string): Promise<Pod | undefined> => {
   }
 };
 
+const RUN = uniqueName('run');
 const podManifest = (name: string, spec: Record<string, unknown>): string =>
-  JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS, labels: { app: name } }, spec: { nodeName: NODE, terminationGracePeriodSeconds: 5, ...spec } });
+  JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: NS, labels: { app: name, 'berth-e2e': RUN } },
+    spec: { nodeName: NODE, terminationGracePeriodSeconds: 5, ...spec },
+  });
 const c = (script: string, more: Record<string, unknown> = {}): Record<string, unknown> => ({
   name: 'c',
   image: BUSYBOX_IMAGE,
@@ -41,9 +47,7 @@ describe.skipIf(!up)('berth as a cluster node', () => {
     nodeName: NODE,
     extraArgs: [`--kubeconfig=${paths.nodeKubeconfig(NODE)}`, '--crash-loop-backoff-initial=2s', '--crash-loop-backoff-max=8s', '--node-ip=127.0.0.1'],
   });
-  const created: string[] = [];
   const create = async (name: string, spec: Record<string, unknown>): Promise<void> => {
-    created.push(name);
     await kubectl(['apply', '-f', '-'], { input: podManifest(name, spec) });
   };
 
@@ -67,11 +71,20 @@ describe.skipIf(!up)('berth as a cluster node', () => {
   }, 60_000);
 
   afterAll(async () => {
-    for (const n of created) await kubectl(['delete', 'pod', '-n', NS, n, '--ignore-not-found', '--grace-period=0', '--force']).catch(() => undefined);
+    // Stop berth and remove its containers first, then the API objects (retried: the API server may have
+    // just restarted).
     await berth.cleanup();
-    await kubectl(['delete', 'pod', '-n', NS, `static-web-${NODE}`, '--ignore-not-found', '--grace-period=0', '--force']).catch(() => undefined);
-    await kubectl(['delete', 'node', NODE, '--ignore-not-found', '--wait=false']).catch(() => undefined);
-  }, 60_000);
+    await waitFor(
+      async () => {
+        await kubectl(['delete', 'pod', '-n', NS, '-l', `berth-e2e=${RUN}`, '--ignore-not-found', '--grace-period=0', '--force']);
+        await kubectl(['delete', 'pod', '-n', NS, `static-web-${NODE}`, '--ignore-not-found', '--grace-period=0', '--force']);
+        await kubectl(['delete', 'node', NODE, '--ignore-not-found', '--wait=false']);
+        return true;
+      },
+      40_000,
+      { what: 'e2e objects deleted', intervalMs: 1000 },
+    );
+  }, 90_000);
 
   it('registers the node: Ready in kubectl get nodes, with addresses, capacity and nodeInfo', async () => {
     const wide = await kubectl(['get', 'nodes', NODE, '-o', 'wide', '--no-headers']);
