@@ -462,7 +462,8 @@ export class ServiceProxy implements ProxyEventHandler {
     } else this.syncsTotal.noop++;
     this.lastReport = report;
     if (report.kind !== 'noop') {
-      this.log.info(
+      // Partial syncs can run every second in a busy cluster: debug; full ones are rare and worth seeing.
+      this.log[report.kind === 'full' ? 'info' : 'debug'](
         {
           kind: report.kind,
           durationMs: Math.round(report.durationMs),

@@ -165,8 +165,10 @@ describe.skipIf(!up)('berth as a cluster node', () => {
     );
     expect(gone[quick]).toBeLessThan(8000);
     expect(gone[slow]).toBeGreaterThanOrEqual(3500);
-    const left = await docker.listContainers({ all: true, filters: { label: [`io.kubernetes.pod.name=${slow}`] } });
-    expect(left).toHaveLength(0);
+    // The API object goes once the containers are stopped; their removal follows right after.
+    await waitFor(async () => (await docker.listContainers({ all: true, filters: { label: [`io.kubernetes.pod.name=${slow}`] } })).length === 0, 10_000, {
+      what: 'slow pod containers removed',
+    });
   });
 
   it('shows a static pod as a mirror pod', async () => {
@@ -205,6 +207,27 @@ describe.skipIf(!up)('berth as a cluster node', () => {
     const left = await docker.listContainers({ all: true, filters: { label: [`io.kubernetes.pod.name=${name}`] } });
     expect(left).toHaveLength(0);
   });
+
+  it('removes, on start, a pod that was deleted from the API server while berth was down', async () => {
+    const name = uniqueName('gone');
+    const keep = uniqueName('stay');
+    await create(name, { containers: [c('sleep 3600')] });
+    await create(keep, { containers: [c('sleep 3600')] });
+    for (const n of [name, keep]) await waitFor(async () => (await getPod(n))?.status?.phase === 'Running', 30_000, { what: `${n} Running` });
+    const keepId = (await getPod(keep))!.status!.containerStatuses![0]!.containerID;
+    expect(await berth.stop()).toBe(0);
+    await kubectl(['delete', 'pod', '-n', NS, name, '--grace-period=0', '--force']);
+    const label = { filters: { label: [`io.kubernetes.pod.name=${name}`] } };
+    expect(await docker.listContainers(label)).toHaveLength(2); // untouched while berth is down
+    berth.start();
+    await waitFor(async () => (await docker.listContainers({ all: true, ...label })).length === 0, 30_000, { what: 'orphaned pod removed' });
+    const k = await waitFor(async () => {
+      const p = await getPod(keep);
+      return p?.status?.containerStatuses?.[0]?.ready && p;
+    }, 30_000, { what: 'kept pod Ready after restart' });
+    expect(k.status?.containerStatuses?.[0]?.containerID).toBe(keepId);
+    expect(k.status?.containerStatuses?.[0]?.restartCount).toBe(0);
+  }, 90_000);
 
   it('keeps pods running through a 60 s API server outage and reconverges statuses after', async () => {
     const keep = uniqueName('keep');

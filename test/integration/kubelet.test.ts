@@ -119,7 +119,7 @@ describe('kubelet on the real Docker Engine', () => {
     expect(gap(4)).toBeGreaterThan(7000);
     expect(gap(5)).toBeLessThan(12_000);
     remove('crash.yaml');
-  });
+  }, 90_000);
 
   it('reports ErrImagePull / ImagePullBackOff with the engine message, and ErrImageNeverPull', async () => {
     write('nopull.yaml', podYaml('nopull', { containers: [{ name: 'c', image: 'registry.invalid/berth/none:1.0', imagePullPolicy: 'IfNotPresent' }] }));
