@@ -1,7 +1,7 @@
 // Runs the real berth CLI (`node src/cli/main.ts run …`) as a child process for integration and e2e tests,
 // with its own node name, state directory and read-only port, and cleans up the Docker objects it made.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, createWriteStream, readFileSync } from 'node:fs';
+import { mkdtempSync, createWriteStream, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -132,4 +132,22 @@ export class BerthProcess {
     await this.stop();
     for (const c of await this.containers()) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
   }
+}
+
+/** A Pod manifest (JSON is YAML) in `default`. */
+export function podManifest(name: string, spec: Record<string, unknown>, metadata: Record<string, unknown> = {}): string {
+  return JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default', ...metadata }, spec });
+}
+
+/** A container running `sh -c script` in the local busybox test image. */
+export function shContainer(name: string, script: string, more: Record<string, unknown> = {}): Record<string, unknown> {
+  return { name, image: 'berth-test/busybox:latest', imagePullPolicy: 'IfNotPresent', command: ['sh', '-c', script], ...more };
+}
+
+/** Writes and removes manifests in a berth's manifest folder. */
+export function manifestFiles(berth: BerthProcess): { write: (file: string, text: string) => void; remove: (file: string) => void } {
+  return {
+    write: (file, text) => writeFileSync(path.join(berth.manifestDir, file), text),
+    remove: (file) => rmSync(path.join(berth.manifestDir, file), { force: true }),
+  };
 }

@@ -2,26 +2,18 @@
 // readiness/liveness probes (HTTP, exec, TCP) with upstream's Unhealthy events, OOMKilled, hostPath,
 // postStart/preStop hooks, and a sandbox killed behind berth's back.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeFileSync, mkdirSync, rmSync, readFileSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, readFileSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BerthProcess, docker, waitFor, type PodWithStatus } from '../helpers/berth.ts';
-import { ensureTestImages, BUSYBOX_IMAGE } from './helpers/docker-images.ts';
+import { BerthProcess, docker, manifestFiles, podManifest, shContainer, waitFor, type PodWithStatus } from '../helpers/berth.ts';
+import { ensureTestImages } from './helpers/docker-images.ts';
 
-const pod = (name: string, spec: Record<string, unknown>): string =>
-  JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' }, spec: { terminationGracePeriodSeconds: 2, ...spec } });
-const sh = (name: string, script: string, more: Record<string, unknown> = {}): Record<string, unknown> => ({
-  name,
-  image: BUSYBOX_IMAGE,
-  imagePullPolicy: 'IfNotPresent',
-  command: ['sh', '-c', script],
-  ...more,
-});
+const pod = (name: string, spec: Record<string, unknown>): string => podManifest(name, { terminationGracePeriodSeconds: 2, ...spec });
+const sh = shContainer;
 
 describe('pod lifecycle details', () => {
   const berth = new BerthProcess({ extraArgs: ['--crash-loop-backoff-initial=1s', '--crash-loop-backoff-max=2s'] });
-  const write = (f: string, t: string): void => writeFileSync(path.join(berth.manifestDir, f), t);
-  const remove = (f: string): void => rmSync(path.join(berth.manifestDir, f), { force: true });
+  const { write, remove } = manifestFiles(berth);
   const get = (n: string): Promise<PodWithStatus | undefined> => berth.pod(n);
   const events = async (n: string): Promise<string[]> =>
     (await berth.pods()).events.filter((e) => e.object.name === `${n}-${berth.nodeName}`).map((e) => `${e.reason}: ${e.message}`);

@@ -3,29 +3,16 @@
 // be pulled show ErrImagePull/ImagePullBackOff, termination honours the grace period, manifests are
 // added/edited/removed, invalid manifests never hurt other pods, and a restart of berth re-adopts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeFileSync, mkdirSync, rmSync } from 'node:fs';
-import path from 'node:path';
-import { BerthProcess, docker, waitFor, type PodWithStatus } from '../helpers/berth.ts';
-import { ensureTestImages, BUSYBOX_IMAGE } from './helpers/docker-images.ts';
+import { mkdirSync } from 'node:fs';
+import { BerthProcess, docker, manifestFiles, podManifest, shContainer, waitFor, type PodWithStatus } from '../helpers/berth.ts';
+import { ensureTestImages } from './helpers/docker-images.ts';
 
-const IMG = BUSYBOX_IMAGE;
-
-function podYaml(name: string, spec: Record<string, unknown>, extra = ''): string {
-  return JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' }, spec }) + extra;
-}
-
-const sh = (name: string, script: string, more: Record<string, unknown> = {}): Record<string, unknown> => ({
-  name,
-  image: IMG,
-  imagePullPolicy: 'IfNotPresent',
-  command: ['sh', '-c', script],
-  ...more,
-});
+const podYaml = (name: string, spec: Record<string, unknown>): string => podManifest(name, spec);
+const sh = shContainer;
 
 describe('kubelet on the real Docker Engine', () => {
   const berth = new BerthProcess({ extraArgs: ['--crash-loop-backoff-initial=2s', '--crash-loop-backoff-max=8s'] });
-  const write = (file: string, text: string): void => writeFileSync(path.join(berth.manifestDir, file), text);
-  const remove = (file: string): void => rmSync(path.join(berth.manifestDir, file), { force: true });
+  const { write, remove } = manifestFiles(berth);
   const podOf = (name: string): Promise<PodWithStatus | undefined> => berth.pod(name);
 
   beforeAll(async () => {
