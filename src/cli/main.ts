@@ -8,6 +8,9 @@ import { DockerRuntime } from '../cri/docker/index.ts';
 import { L, type Container, type PodSandbox } from '../cri/index.ts';
 import { Kubelet, KubeletServer, ManifestSource, FILE_SOURCE, API_SOURCE, type ManifestError, type RecordedEvent } from '../kubelet/index.ts';
 import { connectCluster } from './cluster.ts';
+import { proxyMetricsText, startProxy, type RunningProxy } from './proxy.ts';
+import { runCleanup, runRules } from '../proxy/index.ts';
+import http from 'node:http';
 import { loadConfig, usage, type BerthConfig } from './config.ts';
 import { humanDuration, podSummary, table } from './print.ts';
 
@@ -67,6 +70,9 @@ async function cmdRun(cfg: BerthConfig, log: Logger, env: Record<string, string 
     ...(cluster?.kubeletOptions ?? {}),
   });
   const attached = cluster ? await cluster.attach({ kubelet, runtime, hostIP }) : undefined;
+  let proxy: RunningProxy | undefined;
+  if (cfg.proxyMode === 'iptables' && (cluster || cfg.proxyKubeconfig)) proxy = await startProxy({ cfg, log, env, version: VERSION, nodeIP: hostIP, api: cluster?.api });
+  else log.info({ proxyMode: cfg.proxyMode }, cfg.proxyMode === 'none' ? 'service proxy disabled (--proxy-mode none)' : 'service proxy off: it needs an API server (--kubeconfig)');
   kubelet.start();
   let manifests: ManifestSource | undefined;
   if (cfg.podManifestPath) {
@@ -89,8 +95,20 @@ async function cmdRun(cfg: BerthConfig, log: Logger, env: Record<string, string 
     healthzPort: cfg.healthzPort,
     readOnlyPort: cfg.readOnlyPort,
     nodeName: cfg.nodeName,
-    checks: [{ name: 'pleg', healthy: () => kubelet.pleg.healthy() || kubelet.pleg.lastRelistStart === 0 }, ...(attached?.checks ?? [])],
+    checks: [
+      { name: 'pleg', healthy: () => kubelet.pleg.healthy() || kubelet.pleg.lastRelistStart === 0 },
+      ...(attached?.checks ?? []),
+      ...(proxy ? [{ name: 'proxy', healthy: () => proxy!.healthy() }] : []),
+    ],
     log: log.child({ component: 'server' }),
+    extra: (req, res) => {
+      if (proxy && req.url === '/metrics/proxy') {
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+        res.end(proxyMetricsText(proxy.metrics()));
+        return true;
+      }
+      return false;
+    },
   });
   await server.start();
 
@@ -103,6 +121,7 @@ async function cmdRun(cfg: BerthConfig, log: Logger, env: Record<string, string 
     process.once('SIGINT', () => onSignal('SIGINT'));
   });
   manifests?.stop();
+  await proxy?.stop();
   await attached?.stop();
   await kubelet.stop();
   await server.stop();
@@ -213,12 +232,42 @@ async function cmdPs(cfg: BerthConfig, all: boolean): Promise<number> {
   return 0;
 }
 
+/** `berth proxy`: the service proxy alone (kube-proxy's job), healthz on :10256 and metrics on :10249. */
+async function cmdProxy(cfg: BerthConfig, log: Logger, env: Record<string, string | undefined>): Promise<void> {
+  const nodeIP = cfg.nodeIP ?? detectHostIP();
+  const p = await startProxy({ cfg, log, env, version: VERSION, nodeIP });
+  const handler: http.RequestListener = (req, res) => {
+    if (req.url === '/healthz') {
+      res.writeHead(p.healthy() ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ lastUpdated: new Date(p.metrics().syncProxyRulesLastTimestampMs).toISOString(), currentTime: new Date().toISOString() }));
+    } else if (req.url === '/metrics') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+      res.end(proxyMetricsText(p.metrics()));
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
+  };
+  // kube-proxy's ports: healthz 10256, metrics 10249.
+  const servers = [10256, 10249].map((port) => http.createServer(handler).listen(port, cfg.healthzBindAddress));
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+  log.info('shutting down the proxy; rules stay in place (berth cleanup removes them)');
+  for (const s of servers) s.close();
+  await p.stop();
+}
+
 const HELP = `berth ${VERSION}: a node agent (kubelet + kube-proxy) over the Docker Engine
 
 Usage:
   berth run [flags]            run the node agent (standalone with --pod-manifest-path; cluster node with --kubeconfig)
   berth pods [-o wide|json]    pods this node runs (like kubectl get pods), with manifest problems
   berth ps [-a]                sandboxes and containers from Docker labels (like crictl ps); works while berth is down
+  berth proxy [flags]          only the service proxy (kube-proxy's job); needs --kubeconfig or --proxy-kubeconfig
+  berth rules NS/NAME[:PORT]   the iptables chains of one Service, readably
+  berth cleanup                remove every iptables rule and chain berth created, and nothing else
   berth version
 
 Flags (also BERTH_<FLAG> environment variables, or a KubeletConfiguration file with --config):
@@ -269,6 +318,26 @@ export async function main(argv: string[], env: Record<string, string | undefine
       return cmdPods(cfg, output === 'wide', output);
     case 'ps':
       return cmdPs(cfg, local.includes('-a') || local.includes('--all'));
+    case 'proxy': {
+      const log = createLogger({ level: cfg.logLevel, format: cfg.logFormat });
+      await cmdProxy(cfg, log, env);
+      return 0;
+    }
+    case 'rules': {
+      const service = cfg.args[0];
+      if (!service) {
+        process.stderr.write('usage: berth rules NAMESPACE/NAME[:PORT]\n');
+        return 2;
+      }
+      const log = createLogger({ level: 'warn', format: 'text' });
+      process.stdout.write(await runRules({ service, backend: cfg.iptablesBackend ?? 'auto', log }));
+      return 0;
+    }
+    case 'cleanup': {
+      const log = createLogger({ level: cfg.logLevel, format: 'text' });
+      await runCleanup({ backend: cfg.iptablesBackend ?? 'all', log });
+      return 0;
+    }
     default:
       process.stderr.write(`berth: unknown command ${JSON.stringify(cmd)}\n\n${HELP}`);
       return 2;
