@@ -140,8 +140,10 @@ describe.skipIf(!up)('berth as a cluster node', () => {
       40_000,
       { what: 'CrashLoopBackOff with 2 restarts' },
     );
-    const line = await kubectl(['get', 'pod', '-n', NS, name, '--no-headers']);
-    expect(line).toMatch(/\s0\/1\s+(CrashLoopBackOff|Error)\s+[2-9]/);
+    // kubectl's STATUS column as an operator sees it (between restarts; the container runs only an instant).
+    await waitFor(async () => /\s0\/1\s+CrashLoopBackOff\s+[2-9]/.test(await kubectl(['get', 'pod', '-n', NS, name, '--no-headers'])), 20_000, {
+      what: 'kubectl get pod showing 0/1 CrashLoopBackOff',
+    });
     const p = (await getPod(name))!;
     expect(p.status?.containerStatuses?.[0]?.lastState?.terminated).toMatchObject({ exitCode: 1, reason: 'Error' });
   });

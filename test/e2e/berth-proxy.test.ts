@@ -94,6 +94,17 @@ describe.skipIf(!up)('service proxy on the node (host tables)', () => {
     const clusterIP = svc.spec!.clusterIP!;
     const nodePort = svc.spec!.ports![0]!.nodePort!;
     const names = new Set([`${run}-1`, `${run}-2`]);
+    // First the control plane's part: berth reports both pods Ready, the endpointslice controller publishes
+    // them (it may still be reconnecting after another test restarted the API server, hence the long wait).
+    await waitFor(
+      async () => {
+        const out = await kubectl(['get', 'endpointslices', '-n', NS, '-l', `kubernetes.io/service-name=${run}`, '-o', 'json']);
+        const slices = JSON.parse(out) as { items: { endpoints?: { conditions?: { ready?: boolean } }[] }[] };
+        return slices.items.flatMap((s) => s.endpoints ?? []).filter((e) => e.conditions?.ready).length === 2;
+      },
+      150_000,
+      { what: 'EndpointSlice with 2 ready endpoints', intervalMs: 500 },
+    );
     // Both endpoints become ready (berth's status → endpointslice controller → berth's proxy).
     for (const [what, url] of [
       ['ClusterIP', `http://${clusterIP}:80/`],
@@ -105,7 +116,7 @@ describe.skipIf(!up)('service proxy on the node (host tables)', () => {
           for (let i = 0; i < 10; i++) seen.add(await get(url));
           return [...names].every((n) => seen.has(n));
         },
-        60_000,
+        30_000,
         { what: `${what} answering from both pods`, intervalMs: 500 },
       );
       expect([...seen].every((s) => names.has(s))).toBe(true);
@@ -115,5 +126,5 @@ describe.skipIf(!up)('service proxy on the node (host tables)', () => {
     expect(rules).toMatch(/--probability 0\.5/);
     const metrics = await get(`http://127.0.0.1:${berth.port}/metrics/proxy`);
     expect(metrics).toMatch(/kubeproxy_sync_proxy_rules_last_timestamp_seconds [1-9]/);
-  }, 120_000);
+  }, 240_000);
 });
