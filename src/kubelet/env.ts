@@ -100,26 +100,10 @@ export async function makeEnvironment(ctx: EnvContext): Promise<{ key: string; v
   const ns = ctx.pod.metadata?.namespace ?? 'default';
   const vars = new Map<string, string>();
   for (const from of ctx.container.envFrom ?? []) {
-    let data: Record<string, string>;
-    const prefix = from.prefix ?? '';
-    if (from.configMapRef) {
-      if (!ctx.data) throw new EnvConfigError(`configmap "${from.configMapRef.name}" not found`);
-      try {
-        data = await ctx.data.configMap(ns, from.configMapRef.name ?? '');
-      } catch (err) {
-        if (from.configMapRef.optional) continue;
-        throw new EnvConfigError(`configmap "${from.configMapRef.name}" not found`, { cause: err });
-      }
-    } else if (from.secretRef) {
-      if (!ctx.data) throw new EnvConfigError(`secret "${from.secretRef.name}" not found`);
-      try {
-        data = await ctx.data.secret(ns, from.secretRef.name ?? '');
-      } catch (err) {
-        if (from.secretRef.optional) continue;
-        throw new EnvConfigError(`secret "${from.secretRef.name}" not found`, { cause: err });
-      }
-    } else continue;
-    for (const [k, v] of Object.entries(data)) vars.set(prefix + k, v);
+    const ref = from.configMapRef ?? from.secretRef;
+    if (!ref) continue;
+    const data = await refData(ctx, ns, from.configMapRef ? 'configmap' : 'secret', ref.name ?? '', ref.optional ?? false);
+    for (const [k, v] of Object.entries(data ?? {})) vars.set((from.prefix ?? '') + k, v);
   }
   const links = ctx.pod.spec?.enableServiceLinks !== false;
   for (const [k, v] of Object.entries(ctx.serviceEnv)) {
@@ -134,6 +118,17 @@ export async function makeEnvironment(ctx: EnvContext): Promise<{ key: string; v
   return [...vars].map(([key, value]) => ({ key, value }));
 }
 
+/** The data of a referenced ConfigMap/Secret; undefined when it is missing and the reference optional. */
+async function refData(ctx: EnvContext, ns: string, kind: 'configmap' | 'secret', name: string, optional: boolean): Promise<Record<string, string> | undefined> {
+  try {
+    if (!ctx.data) throw new Error('no API server (standalone berth)');
+    return await (kind === 'configmap' ? ctx.data.configMap(ns, name) : ctx.data.secret(ns, name));
+  } catch (err) {
+    if (optional) return undefined;
+    throw new EnvConfigError(`${kind} "${name}" not found`, { cause: err });
+  }
+}
+
 /** undefined: an optional reference to something missing (the variable is left out, as upstream). */
 async function envValue(e: EnvVar, ctx: EnvContext, lookup: (n: string) => string | undefined, ns: string): Promise<string | undefined> {
   if (e.value !== undefined) return expand(e.value, lookup);
@@ -144,14 +139,8 @@ async function envValue(e: EnvVar, ctx: EnvContext, lookup: (n: string) => strin
   const keyRef = vf.configMapKeyRef ?? vf.secretKeyRef;
   if (keyRef) {
     const kind = vf.configMapKeyRef ? 'configmap' : 'secret';
-    let data: Record<string, string>;
-    try {
-      if (!ctx.data) throw new Error('no API server');
-      data = await (kind === 'configmap' ? ctx.data.configMap(ns, keyRef.name ?? '') : ctx.data.secret(ns, keyRef.name ?? ''));
-    } catch (err) {
-      if (keyRef.optional) return undefined;
-      throw new EnvConfigError(`${kind} "${keyRef.name}" not found`, { cause: err });
-    }
+    const data = await refData(ctx, ns, kind, keyRef.name ?? '', keyRef.optional ?? false);
+    if (!data) return undefined;
     const v = data[keyRef.key];
     if (v === undefined) {
       if (keyRef.optional) return undefined;

@@ -2,6 +2,7 @@
 // servicePortEndpointChainName): prefix + first 16 chars of base32(sha256(servicePortName + protocol [+ endpoint])),
 // protocol lowercase. Same names as kube-proxy, so operators' tools and habits carry over.
 import { hash } from 'node:crypto';
+import type { EndpointInfo, ServicePortInfo } from './types.ts';
 
 export const KUBE_SERVICES = 'KUBE-SERVICES';
 export const KUBE_EXTERNAL_SERVICES = 'KUBE-EXTERNAL-SERVICES';
@@ -67,6 +68,30 @@ export interface ServicePortChains {
 export class ChainNamer {
   private portCache = new Map<string, ServicePortChains>();
   private sepCache = new Map<string, string>();
+  // Per immutable tracker object (a ServicePortInfo / EndpointInfo lives as long as its Service / slice is
+  // unchanged): an identity lookup instead of building and hashing a string key on every sync. Weak, so they
+  // never hold on to objects the trackers dropped.
+  private portByInfo = new WeakMap<ServicePortInfo, ServicePortChains>();
+  private sepByInfo = new WeakMap<EndpointInfo, { nameString: string; protocol: string; name: string }>();
+
+  /** The chains of one service port (same names as servicePort(svc.nameString, svc.protocol)). */
+  forPort(svc: ServicePortInfo): ServicePortChains {
+    let c = this.portByInfo.get(svc);
+    if (!c) {
+      c = this.servicePort(svc.nameString, svc.protocol);
+      this.portByInfo.set(svc, c);
+    }
+    return c;
+  }
+
+  /** The SEP chain of `ep` in service port `nameString`/`protocol` (same name as endpoint()). */
+  forEndpoint(nameString: string, protocol: string, ep: EndpointInfo): string {
+    const c = this.sepByInfo.get(ep);
+    if (c && c.nameString === nameString && c.protocol === protocol) return c.name;
+    const name = this.endpoint(nameString, protocol, ep.endpoint);
+    this.sepByInfo.set(ep, { nameString, protocol, name });
+    return name;
+  }
 
   /** `nameString` is "ns/name[:port]"; protocol as in the API or lower-case (upstream hashes it lower-case). */
   servicePort(nameString: string, protocol: string): ServicePortChains {
@@ -95,6 +120,8 @@ export class ChainNamer {
   clear(): void {
     this.portCache.clear();
     this.sepCache.clear();
+    this.portByInfo = new WeakMap();
+    this.sepByInfo = new WeakMap();
   }
 
   get size(): number {

@@ -143,6 +143,8 @@ interface DesiredChain {
 
 type DesiredTables = Record<Table, Map<string, DesiredChain>>;
 
+const NAT_SERVICES_PREFIX = `-A ${KUBE_SERVICES} `;
+
 /** The desired content of the chains not owned by one Service (fixed, shared, canaries), shared ones filled. */
 export function assembleDesired(ports: Iterable<ServicePortRules>, global: GlobalRules): DesiredTables {
   const d: DesiredTables = { filter: new Map(), nat: new Map(), mangle: new Map() };
@@ -153,8 +155,10 @@ export function assembleDesired(ports: Iterable<ServicePortRules>, global: Globa
   }
   const nat = d.nat;
   const filter = d.filter;
+  // Nearly every rule goes to nat KUBE-SERVICES: test for it before parsing the chain name out of the line.
+  const natServices = nat.get(KUBE_SERVICES)!.lines;
   for (const p of ports) {
-    for (const l of p.natTop) nat.get(ruleChain(l))!.lines.push(l);
+    for (const l of p.natTop) (l.startsWith(NAT_SERVICES_PREFIX) ? natServices : nat.get(ruleChain(l))!.lines).push(l);
     for (const l of p.filterTop) filter.get(ruleChain(l))!.lines.push(l);
   }
   return d;

@@ -104,6 +104,12 @@ export class ServiceProxy implements ProxyEventHandler {
   private randomFully = false;
   private conntrackTCPLiberal = false;
 
+  /**
+   * Per Service, its rules as last built and the inputs they were built from. The trackers keep a Service's port
+   * and endpoint objects while its proxy-relevant view is unchanged, so identical inputs (by identity) and the same
+   * context mean identical rules: a full sync rebuilds only what changed since the last build.
+   */
+  private built = new Map<string, { ports: readonly unknown[]; eps: unknown; ctxKey: string; rules: ServicePortRules[] }>();
   /** Per Service, its rules as last applied to the kernel. */
   private applied = new Map<string, readonly ServicePortRules[]>();
   private appliedCounts = { filter: 0, nat: 0, natChains: 0, servicePorts: 0 };
@@ -381,11 +387,18 @@ export class ServiceProxy implements ProxyEventHandler {
     return JSON.stringify(rest);
   }
 
-  private buildService(name: string, ctx: BuildContext): ServicePortRules[] {
+  private buildService(name: string, ctx: BuildContext, ctxKey: string): ServicePortRules[] {
     const ports = this.serviceTracker.get(name);
-    if (ports.length === 0) return [];
+    if (ports.length === 0) {
+      this.built.delete(name);
+      return [];
+    }
     const eps = this.endpointsTracker.get(name);
-    return ports.map((p) => buildServicePortRules(p, eps.get(endpointsPortKey(p.portName, p.protocol)) ?? [], ctx));
+    const b = this.built.get(name);
+    if (b !== undefined && b.ports === ports && b.eps === eps && b.ctxKey === ctxKey) return b.rules;
+    const rules = ports.map((p) => buildServicePortRules(p, eps.get(endpointsPortKey(p.portName, p.protocol)) ?? [], ctx));
+    this.built.set(name, { ports, eps, ctxKey, rules });
+    return rules;
   }
 
   private syncOnce(signal: AbortSignal): Promise<SyncReport> {
@@ -420,7 +433,7 @@ export class ServiceProxy implements ProxyEventHandler {
 
     if (!full) {
       try {
-        changes = await this.partialSync(batch.services, ctx, report, signal);
+        changes = await this.partialSync(batch.services, ctx, ctxKey, report, signal);
       } catch (err: unknown) {
         if (signal.aborted) throw err;
         this.partialFailures++;
@@ -433,7 +446,7 @@ export class ServiceProxy implements ProxyEventHandler {
     }
     if (full) {
       try {
-        changes = await this.fullSync(batch.services, ctx, report, signal);
+        changes = await this.fullSync(batch.services, ctx, ctxKey, report, signal);
       } catch (err: unknown) {
         // Logged once by the caller (the sync runner); IptablesRestoreError carries the failing line and the
         // lines around it as fields, which the err serializer includes.
@@ -482,12 +495,18 @@ export class ServiceProxy implements ProxyEventHandler {
     return report;
   }
 
-  private async partialSync(services: ReadonlySet<string>, ctx: BuildContext, report: SyncReport, signal: AbortSignal): Promise<ServiceChange[]> {
+  private async partialSync(
+    services: ReadonlySet<string>,
+    ctx: BuildContext,
+    ctxKey: string,
+    report: SyncReport,
+    signal: AbortSignal,
+  ): Promise<ServiceChange[]> {
     const tb = performance.now();
     const changes: ServiceChange[] = [];
     const next = new Map<string, readonly ServicePortRules[]>();
     for (const name of services) {
-      const n = this.buildService(name, ctx);
+      const n = this.buildService(name, ctx, ctxKey);
       next.set(name, n);
       changes.push({ prev: this.applied.get(name) ?? [], next: n });
     }
@@ -512,7 +531,13 @@ export class ServiceProxy implements ProxyEventHandler {
     return changes;
   }
 
-  private async fullSync(dirty: ReadonlySet<string>, ctx: BuildContext, report: SyncReport, signal: AbortSignal): Promise<ServiceChange[]> {
+  private async fullSync(
+    dirty: ReadonlySet<string>,
+    ctx: BuildContext,
+    ctxKey: string,
+    report: SyncReport,
+    signal: AbortSignal,
+  ): Promise<ServiceChange[]> {
     report.kind = 'full';
     const ts = performance.now();
     const observed = parseIptablesSave(await this.executor.save(undefined, signal));
@@ -521,8 +546,12 @@ export class ServiceProxy implements ProxyEventHandler {
     // A full rebuild is the moment to drop memoised chain names of Services that are gone.
     if (this.namer.size > 4 * (this.serviceTracker.size + this.endpointsTracker.totalEndpoints) + 1024) this.namer.clear();
     const next = new Map<string, readonly ServicePortRules[]>();
+    const prevBuilt = this.built;
+    this.built = new Map();
     for (const [name] of this.serviceTracker.entries()) {
-      const n = this.buildService(name, ctx);
+      const b = prevBuilt.get(name);
+      if (b) this.built.set(name, b);
+      const n = this.buildService(name, ctx, ctxKey);
       if (n.length > 0) next.set(name, n);
     }
     const global: GlobalRules = buildGlobalRules(ctx);

@@ -89,9 +89,9 @@ const REJECT = 'REJECT --reject-with icmp-port-unreachable';
 
 /** Builds the rules of one service port. Pure. */
 export function buildServicePortRules(svc: ServicePortInfo, endpoints: readonly EndpointInfo[], ctx: BuildContext): ServicePortRules {
-  const p = svc.protocol.toLowerCase();
+  const p = svc.protocol === 'TCP' ? 'tcp' : svc.protocol === 'UDP' ? 'udp' : svc.protocol.toLowerCase();
   const S = svc.nameString;
-  const names = ctx.namer.servicePort(S, p);
+  const names = ctx.namer.forPort(svc);
   const large = ctx.largeClusterMode;
   const dport = `-m ${p} --dport ${svc.port}`;
 
@@ -226,12 +226,8 @@ export function buildServicePortRules(svc: ServicePortInfo, endpoints: readonly 
     chains.push([fwChain, lines]);
   }
 
-  const seps = new Map<EndpointInfo, string>();
-  const sepName = (ep: EndpointInfo): string => {
-    let n = seps.get(ep);
-    if (n === undefined) seps.set(ep, (n = ctx.namer.endpoint(S, p, ep.endpoint)));
-    return n;
-  };
+  const namer = ctx.namer;
+  const sepName = (ep: EndpointInfo): string => namer.forEndpoint(S, p, ep);
   if (usesClusterChain) {
     writeEndpointRules(clusterLines, clusterChain, S, svc, cluster, sepName, large);
     chains.push([clusterChain, clusterLines]);
