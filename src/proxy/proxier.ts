@@ -137,6 +137,9 @@ export class ServiceProxy implements ProxyEventHandler {
   private conntrackDeleted = 0;
   private canaryFullSyncs = 0;
   private noLocal = { internal: 0, external: 0 };
+  /** healthCheckNodePort and local ready endpoints per Service, as applied. */
+  private readonly hcPorts = new Map<string, number>();
+  private readonly hcLocal = new Map<string, number>();
   private largeClusterMode = false;
 
   constructor(opts: ServiceProxyOptions) {
@@ -490,7 +493,7 @@ export class ServiceProxy implements ProxyEventHandler {
         'iptables synced',
       );
     }
-    if (batch.services.size > 0 || report.kind === 'full') await this.afterSync(changes);
+    if (batch.services.size > 0 || report.kind === 'full') await this.afterSync(changes, report.kind === 'full', batch.services);
     this.onSync?.(report);
     return report;
   }
@@ -586,26 +589,58 @@ export class ServiceProxy implements ProxyEventHandler {
     this.appliedCounts.servicePorts += sign * ports.length;
   }
 
-  /** Health check listeners and conntrack: after the rules are in, failures only logged. */
-  private async afterSync(changes: ServiceChange[]): Promise<void> {
-    let noLocalInternal = 0;
-    let noLocalExternal = 0;
-    const hc = new Map<string, number>();
-    const local = new Map<string, number>();
-    for (const [name, ports] of this.applied) {
+  /**
+   * Health check listeners and conntrack: after the rules are in, failures only logged. After a full sync the
+   * per-Service summaries are recomputed over every Service; after a partial one only the changed Services' are
+   * (a partial sync stays independent of the number of Services).
+   */
+  private async afterSync(changes: ServiceChange[], full: boolean, changed: ReadonlySet<string>): Promise<void> {
+    const hc = this.hcPorts;
+    const local = this.hcLocal;
+    const summarize = (name: string, ports: readonly ServicePortRules[]): void => {
       for (const p of ports) {
-        if (p.noLocalInternal) noLocalInternal++;
-        if (p.noLocalExternal) noLocalExternal++;
         if (p.svc.healthCheckNodePort) {
           hc.set(name, p.svc.healthCheckNodePort);
           local.set(name, Math.max(local.get(name) ?? 0, p.localReady));
         }
       }
+    };
+    if (full) {
+      let noLocalInternal = 0;
+      let noLocalExternal = 0;
+      hc.clear();
+      local.clear();
+      for (const [name, ports] of this.applied) {
+        for (const p of ports) {
+          if (p.noLocalInternal) noLocalInternal++;
+          if (p.noLocalExternal) noLocalExternal++;
+        }
+        summarize(name, ports);
+      }
+      this.noLocal = { internal: noLocalInternal, external: noLocalExternal };
+    } else {
+      let dInternal = 0;
+      let dExternal = 0;
+      for (const c of changes) {
+        for (const p of c.prev) {
+          if (p.noLocalInternal) dInternal--;
+          if (p.noLocalExternal) dExternal--;
+        }
+        for (const p of c.next) {
+          if (p.noLocalInternal) dInternal++;
+          if (p.noLocalExternal) dExternal++;
+        }
+      }
+      this.noLocal = { internal: this.noLocal.internal + dInternal, external: this.noLocal.external + dExternal };
+      for (const name of changed) {
+        hc.delete(name);
+        local.delete(name);
+        summarize(name, this.applied.get(name) ?? []);
+      }
     }
-    this.noLocal = { internal: noLocalInternal, external: noLocalExternal };
     if (this.healthServer) {
-      this.healthServer.syncEndpoints(local);
-      await this.healthServer.syncServices(hc);
+      this.healthServer.syncEndpoints(new Map(local));
+      await this.healthServer.syncServices(new Map(hc));
     }
     if (this.conntrack && this.cfg.conntrackCleanup) {
       const deletions = computeConntrackCleanup(changes);
