@@ -157,7 +157,7 @@ export class ManifestSource {
       this.watcher?.close();
       this.watcher = watch(this.o.dir, { persistent: false }, () => {
         if (this.debounce) clearTimeout(this.debounce);
-        this.debounce = setTimeout(() => this.kick(), 50);
+        this.debounce = setTimeout(() => this.kick(), 10);
       });
       this.watcher.on('error', () => {
         this.watcher?.close();
