@@ -2,7 +2,8 @@
 # The project's test command (also what CI runs, via .ci/run): set up the machine, start the e2e
 # cluster (etcd + kube-apiserver + controller-manager + scheduler, built from Debian's sources and
 # cached under /var/lib/berth-e2e), type-check, then run every vitest suite (unit, integration, e2e).
-# Exit status: non-zero if the type-check or any test failed. The output ends with vitest's summary.
+# Exit status: non-zero if the type-check or any test failed. The output ends with vitest's summary and a
+# plain "N passed, N failed" line (counted from vitest's JSON report).
 #
 # Environment for the tests:
 #   BERTH_E2E_DIR        /var/lib/berth-e2e: <node>.kubeconfig, admin.kubeconfig, bin/kubectl, pki/, run/*.log
@@ -42,6 +43,11 @@ else
 fi
 
 vitest_rc=0
-node_modules/.bin/vitest run "$@" || vitest_rc=$?
+report=$(mktemp /tmp/berth-vitest-XXXXXX.json)
+node_modules/.bin/vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || vitest_rc=$?
+node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const skipped = r.numPendingTests + r.numTodoTests;
+  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));' "$report" || true
+rm -f "$report"
 [ "$vitest_rc" != 0 ] && exit "$vitest_rc"
 exit "$tsc_rc"

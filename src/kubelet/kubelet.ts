@@ -400,8 +400,11 @@ export class Kubelet {
 
 function sameDesired(a: Pod, b: Pod): boolean {
   if (a === b) return true;
-  const key = (p: Pod): string =>
-    JSON.stringify([p.spec, p.metadata?.deletionTimestamp, p.metadata?.deletionGracePeriodSeconds, p.metadata?.labels, p.metadata?.annotations]);
+  // config.seen is stamped on every read of a manifest; it says nothing about what should run.
+  const key = (p: Pod): string => {
+    const { 'kubernetes.io/config.seen': _seen, ...annotations } = p.metadata?.annotations ?? {};
+    return JSON.stringify([p.spec, p.metadata?.deletionTimestamp, p.metadata?.deletionGracePeriodSeconds, p.metadata?.labels, annotations]);
+  };
   return key(a) === key(b);
 }
 
