@@ -173,9 +173,15 @@ async function cmdPods(cfg: BerthConfig, wide: boolean, output?: string): Promis
   return 0;
 }
 
-async function cmdPodsFromDocker(cfg: BerthConfig): Promise<number> {
+/** Every sandbox and container in Docker (all nodes' and states), straight from labels: works while berth is down. */
+async function listFromDocker(cfg: BerthConfig): Promise<{ sandboxes: PodSandbox[]; containers: Container[] }> {
   const rt = new DockerRuntime({ docker: dockerSocket(cfg.dockerEndpoint), log: createLogger({ level: 'silent' }) });
   const [sandboxes, containers] = await Promise.all([rt.listPodSandbox(), rt.listContainers()]);
+  return { sandboxes, containers };
+}
+
+async function cmdPodsFromDocker(cfg: BerthConfig): Promise<number> {
+  const { sandboxes, containers } = await listFromDocker(cfg);
   const byUid = new Map<string, { sb: PodSandbox[]; cs: Container[] }>();
   for (const s of sandboxes) {
     const uid = s.metadata.uid;
@@ -205,8 +211,7 @@ async function cmdPodsFromDocker(cfg: BerthConfig): Promise<number> {
 }
 
 async function cmdPs(cfg: BerthConfig, all: boolean): Promise<number> {
-  const rt = new DockerRuntime({ docker: dockerSocket(cfg.dockerEndpoint), log: createLogger({ level: 'silent' }) });
-  const [sandboxes, containers] = await Promise.all([rt.listPodSandbox(), rt.listContainers()]);
+  const { sandboxes, containers } = await listFromDocker(cfg);
   const now = Date.now();
   const short = (id: string): string => id.slice(0, 13);
   const sbRows = sandboxes

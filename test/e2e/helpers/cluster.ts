@@ -103,33 +103,7 @@ export function kubectl(args: string[], opts: KubectlOptions = {}): Promise<stri
   });
 }
 
-/**
- * Polls `fn` until it returns a value other than undefined/false/null without throwing; returns that value.
- * On timeout rejects with the last error (or "timed out").
- */
-export async function waitFor<T>(
-  fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
-  timeoutMs = 10_000,
-  opts: { intervalMs?: number; what?: string } = {},
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== null && v !== false) return v;
-      last = undefined;
-    } catch (err: unknown) {
-      last = err;
-    }
-    if (Date.now() >= deadline) {
-      const what = opts.what ?? 'condition';
-      const why = last instanceof Error ? `: ${last.message}` : last !== undefined ? `: ${String(last)}` : '';
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${why}`);
-    }
-    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 100));
-  }
-}
+export { waitFor } from '../../helpers/wait.ts';
 
 /** A name unique to this test run (`prefix-<base36 time>-<random>`), valid as a Kubernetes name. */
 export function uniqueName(prefix: string): string {
