@@ -5,6 +5,7 @@
 //
 //   node scripts/build.ts            build (a few hundred ms)
 //   node scripts/build.ts --check    exit 1 when the bundle is missing or older than the sources
+//   node scripts/build.ts --outfile F  build into F instead (tests)
 //
 // The bundle sits at dist/cli/ so that main.ts's `new URL('../../package.json', import.meta.url)`
 // still finds package.json at the repository's root.
@@ -14,7 +15,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const out = path.join(repo, 'dist/cli/main.mjs');
+const outArg = process.argv.indexOf('--outfile');
+const out = outArg > 0 && process.argv[outArg + 1] ? path.resolve(process.argv[outArg + 1]!) : path.join(repo, 'dist/cli/main.mjs');
 
 function newestSource(dir: string): number {
   let newest = 0;

@@ -26,6 +26,8 @@ export interface BerthOptions {
   manifestDir?: string;
   rootDir?: string;
   extraArgs?: string[];
+  /** The program to run instead of src/cli/main.ts (e.g. the bundle built by scripts/build.ts). */
+  entry?: string;
 }
 
 export class BerthProcess {
@@ -36,6 +38,7 @@ export class BerthProcess {
   readonly logFile: string;
   private child: ChildProcess | undefined;
   private readonly extra: string[];
+  private readonly entry: string;
 
   constructor(o: BerthOptions = {}) {
     this.nodeName = o.nodeName ?? `t-${Math.random().toString(36).slice(2, 8)}`;
@@ -45,6 +48,7 @@ export class BerthProcess {
     this.logFile = path.join(tmp, 'berth.log');
     this.port = 20000 + Math.floor(Math.random() * 20000);
     this.extra = o.extraArgs ?? [];
+    this.entry = o.entry ?? path.join(REPO, 'src/cli/main.ts');
   }
 
   start(): void {
@@ -53,7 +57,7 @@ export class BerthProcess {
       process.execPath,
       [
         '--disable-warning=ExperimentalWarning',
-        path.join(REPO, 'src/cli/main.ts'),
+        this.entry,
         'run',
         `--hostname-override=${this.nodeName}`,
         `--pod-manifest-path=${this.manifestDir}`,
@@ -61,6 +65,8 @@ export class BerthProcess {
         `--pod-logs-dir=${path.join(this.rootDir, 'logs')}`,
         `--read-only-port=${this.port}`,
         '--healthz-port=0',
+        // The kubelet API (10250) is off unless a test asks for it with its own --port (a later flag wins).
+        '--port=0',
         '--proxy-mode=none',
         '--file-check-frequency=2s',
         ...this.extra,
