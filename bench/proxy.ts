@@ -6,8 +6,11 @@
 //   addService / changeEndpoint / deleteService
 //                     one change with N Services present, end to end: from the ProxyEventHandler call (what an
 //                     informer calls) through the rate-limited sync loop to iptables-restore completion
-// Usage: node bench/proxy.ts [--sizes 1000,5000,10000] [--backends legacy,nft] [--changes 5]
-//          [--generation-only] [--no-generation] [--netns NAME]  → JSON on stdout.
+// Usage: node bench/proxy.ts [--sizes 1000,5000,10000] [--modes iptables,nftables] [--backends legacy,nft]
+//          [--changes 5] [--generation-only] [--no-generation] [--no-resync] [--netns NAME]  → JSON on stdout.
+//   --modes       iptables (per --backends) and/or nftables (berth's `ip kube-proxy` table through `nft -f -`);
+//                 nftables results also carry the floor measured in the same namespace: an empty `nft -f -`
+//                 transaction (process start + cache) and a one-element transaction, at that table size.
 //   --netns NAME  run the scenarios in network namespace NAME (created when missing) and keep it afterwards; a
 //                 second run against it finds the rules in place, so its first sync is a reconciling no-op
 //                 instead of the ≈100 s nft fresh load (one size and one backend per namespace).
@@ -23,6 +26,8 @@ import {
 import { runCommand } from '../src/proxy/exec.ts';
 import { formatIPv4 } from '../src/proxy/ip.ts';
 import { Netns, destroyAll, sh } from '../test/integration/helpers/netns.ts';
+import { NftablesProxy } from '../src/proxy/nftables/proxier.ts';
+import { CommandNftExecutor } from '../src/proxy/nftables/executor.ts';
 import { service, slice } from '../test/unit/proxy-fixtures.ts';
 
 const args = process.argv.slice(2);
@@ -32,10 +37,13 @@ const opt = (name: string, def: string): string => {
 };
 const sizes = opt('sizes', '1000,5000,10000').split(',').map(Number);
 const backends = opt('backends', 'legacy,nft').split(',') as ('legacy' | 'nft')[];
+const modes = opt('modes', 'iptables').split(',') as ('iptables' | 'nftables')[];
 const changes = Number(opt('changes', '5'));
 const generationOnly = args.includes('--generation-only');
 const noGeneration = args.includes('--no-generation');
 const keepNetns = opt('netns', '');
+/** Skip the reconciling full resync (at 44k Services listing the nftables table alone takes minutes). */
+const noResync = args.includes('--no-resync');
 
 const log = (msg: string): void => void process.stderr.write(`[bench/proxy] ${msg}\n`);
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -59,7 +67,7 @@ const config = resolveProxyConfig({
   restoreTimeoutMs: 900_000,
 });
 
-function feed(proxy: ServiceProxy, n: number): void {
+function feed(proxy: ServiceProxy | NftablesProxy, n: number): void {
   for (let i = 0; i < n; i++) {
     proxy.onServiceAdd(mkService(i));
     proxy.onEndpointSliceAdd(mkSlice(i, [epIP(i, 0), epIP(i, 1)]));
@@ -119,7 +127,49 @@ interface ChangeStats {
   kinds: string[];
 }
 
-async function scenario(backend: 'legacy' | 'nft', n: number): Promise<Record<string, unknown>> {
+/** The floor in the same namespace at the same table size: `nft -f -` with nothing to do, and with one element. */
+async function nftFloor(netns: string, rounds = 9): Promise<Record<string, number>> {
+  const ex = new CommandNftExecutor({ netns });
+  const time = async (text: string): Promise<number> => {
+    const t0 = performance.now();
+    await ex.apply(text);
+    return performance.now() - t0;
+  };
+  const empty: number[] = [];
+  const oneElement: number[] = [];
+  const oneChain: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    empty.push(await time(''));
+    oneElement.push(await time('add element ip kube-proxy cluster-ips { 10.95.255.254 }\n'));
+    await time('delete element ip kube-proxy cluster-ips { 10.95.255.254 }\n');
+    oneChain.push(await time('add chain ip kube-proxy bench-floor\nadd rule ip kube-proxy bench-floor meta l4proto tcp dnat to 10.0.0.1:80\n'));
+    await time('delete chain ip kube-proxy bench-floor\n');
+  }
+  const t0 = performance.now();
+  const listing = await ex.listTable();
+  const listMs = performance.now() - t0;
+  const tc = performance.now();
+  const canary = await ex.canaryPresent();
+  const canaryMs = performance.now() - tc;
+  const startOnly: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const t1 = performance.now();
+    await runCommand(['nsenter', `--net=/run/netns/${netns}`, '--', 'nft', '--version'], { timeoutMs: 10_000 });
+    startOnly.push(performance.now() - t1);
+  }
+  return {
+    processStartMsMedian: round(median(startOnly)),
+    emptyTransactionMsMedian: round(median(empty)),
+    oneElementMsMedian: round(median(oneElement)),
+    oneChainMsMedian: round(median(oneChain)),
+    listTableMs: round(listMs),
+    listTableBytes: listing.length,
+    canaryCheckMs: round(canaryMs),
+    canaryPresent: canary ? 1 : 0,
+  };
+}
+
+async function scenario(mode: 'iptables' | 'nftables', backend: 'legacy' | 'nft', n: number): Promise<Record<string, unknown>> {
   let reused = false;
   let ns: { name: string; destroy(): Promise<void> };
   if (keepNetns) {
@@ -131,22 +181,22 @@ async function scenario(backend: 'legacy' | 'nft', n: number): Promise<Record<st
     ns = { name: keepNetns, destroy: () => Promise.resolve() };
   } else ns = await Netns.create('bench');
   try {
-    const executor = await createIptablesExecutor({ backend, netns: ns.name, log: silentLogger });
-    let waiter: ((r: SyncReport) => void) | undefined;
-    const next = (): Promise<SyncReport> => new Promise((resolve) => (waiter = resolve));
-    const proxy = new ServiceProxy({
-      config,
-      node: { name: 'bench-node', ip: '10.0.0.1' },
-      executor,
-      log: silentLogger,
-      onSync: (r) => {
-        const w = waiter;
-        waiter = undefined;
-        w?.(r);
-      },
-    });
+    type Report = Pick<SyncReport, 'kind' | 'durationMs' | 'buildMs' | 'saveMs' | 'restoreMs' | 'restoreBytes'>;
+    let waiter: ((r: Report) => void) | undefined;
+    const next = (): Promise<Report> => new Promise((resolve) => (waiter = resolve));
+    const onSync = (r: Report): void => {
+      const w = waiter;
+      waiter = undefined;
+      w?.(r);
+    };
+    const node = { name: 'bench-node', ip: '10.0.0.1' };
+    const proxy =
+      mode === 'nftables'
+        ? new NftablesProxy({ config, node, executor: new CommandNftExecutor({ netns: ns.name }), log: silentLogger, onSync })
+        : new ServiceProxy({ config, node, executor: await createIptablesExecutor({ backend, netns: ns.name, log: silentLogger }), log: silentLogger, onSync });
+    const label = mode === 'nftables' ? 'nftables' : `iptables-${backend}`;
     feed(proxy, n);
-    log(`${backend} ${n}: full sync${reused ? ` (reusing netns ${keepNetns}: rules already in place)` : ''}`);
+    log(`${label} ${n}: full sync${reused ? ` (reusing netns ${keepNetns}: rules already in place)` : ''}`);
     let t0 = performance.now();
     const fullDone = next();
     await proxy.start();
@@ -154,11 +204,13 @@ async function scenario(backend: 'legacy' | 'nft', n: number): Promise<Record<st
     const fullWallMs = performance.now() - t0;
     const m = proxy.metrics();
 
-    log(`${backend} ${n}: full resync without changes`);
-    (proxy as unknown as { needFullSync: boolean }).needFullSync = true;
+    log(`${label} ${n}: full resync without changes`);
+    (proxy as unknown as { needFullSync: boolean }).needFullSync = !noResync;
     const resync = await proxy.syncNow();
+    await sleep(1100);
+    const periodic = await proxy.syncNow(); // the syncPeriod tick with nothing pending
 
-    const measure = async (label: string, act: (k: number) => void): Promise<ChangeStats> => {
+    const measure = async (what: string, act: (k: number) => void): Promise<ChangeStats> => {
       const e2e: number[] = [];
       const restore: number[] = [];
       const kinds: string[] = [];
@@ -174,7 +226,7 @@ async function scenario(backend: 'legacy' | 'nft', n: number): Promise<Record<st
         kinds.push(r.kind);
         bytes = r.restoreBytes;
       }
-      log(`${backend} ${n}: ${label} median ${round(median(e2e))} ms`);
+      log(`${label} ${n}: ${what} median ${round(median(e2e))} ms`);
       return { endToEndMsMedian: round(median(e2e)), endToEndMsMax: round(Math.max(...e2e)), restoreMsMedian: round(median(restore)), restoreBytes: bytes, kinds: [...new Set(kinds)] };
     };
     const addService = await measure('add service', (k) => {
@@ -188,9 +240,11 @@ async function scenario(backend: 'legacy' | 'nft', n: number): Promise<Record<st
     });
     const deleteService = await measure('delete service', (k) => proxy.onServiceDelete(mkService(n + k)));
     await proxy.stop();
+    const floor = mode === 'nftables' ? await nftFloor(ns.name) : undefined;
     t0 = performance.now();
     return {
-      backend,
+      mode,
+      backend: mode === 'nftables' ? 'nftables' : backend,
       services: n,
       endpointsPerService: 2,
       ...(keepNetns ? { netns: keepNetns, reusedNetns: reused } : {}),
@@ -203,10 +257,19 @@ async function scenario(backend: 'legacy' | 'nft', n: number): Promise<Record<st
         restoreMs: round(full.restoreMs),
         restoreBytes: full.restoreBytes,
       },
-      fullResync: { syncMs: round(resync.durationMs), saveMs: round(resync.saveMs), buildMs: round(resync.buildMs), restoreBytes: resync.restoreBytes },
+      fullResync: {
+        kind: resync.kind,
+        syncMs: round(resync.durationMs),
+        saveMs: round(resync.saveMs),
+        buildMs: round(resync.buildMs),
+        restoreMs: round(resync.restoreMs),
+        restoreBytes: resync.restoreBytes,
+      },
+      periodicSync: { kind: periodic.kind, syncMs: round(periodic.durationMs), restoreBytes: periodic.restoreBytes },
       addService,
       changeEndpoint,
       deleteService,
+      ...(floor ? { floor } : {}),
     };
   } finally {
     await ns.destroy();
@@ -215,10 +278,11 @@ async function scenario(backend: 'legacy' | 'nft', n: number): Promise<Record<st
 
 async function main(): Promise<void> {
   const versions: Record<string, string> = {};
-  for (const b of backends) versions[b] = (await runCommand([`iptables-${b}`, '--version'], { timeoutMs: 10_000 })).stdout.trim();
+  if (modes.includes('iptables')) for (const b of backends) versions[b] = (await runCommand([`iptables-${b}`, '--version'], { timeoutMs: 10_000 })).stdout.trim();
+  if (modes.includes('nftables')) versions.nft = (await runCommand(['nft', '--version'], { timeoutMs: 10_000 })).stdout.trim();
   const out: Record<string, unknown> = {
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model, kernel: release(), node: process.version, iptables: versions },
-    config: { sizes, backends, changes, endpointsPerService: 2, minSyncPeriodMs: config.minSyncPeriodMs, burstSyncs: config.burstSyncs },
+    config: { sizes, modes, backends, changes, endpointsPerService: 2, minSyncPeriodMs: config.minSyncPeriodMs, burstSyncs: config.burstSyncs },
     generation: {} as Record<string, unknown>,
     results: [] as Record<string, unknown>[],
   };
@@ -226,7 +290,13 @@ async function main(): Promise<void> {
     log(`generation ${n}`);
     (out.generation as Record<string, unknown>)[n] = await generation(n, 5);
   }
-  if (!generationOnly) for (const b of backends) for (const n of sizes) (out.results as Record<string, unknown>[]).push(await scenario(b, n));
+  if (!generationOnly) {
+    for (const mode of modes) {
+      for (const b of mode === 'nftables' ? (['nft'] as const) : backends) {
+        for (const n of sizes) (out.results as Record<string, unknown>[]).push(await scenario(mode, b, n));
+      }
+    }
+  }
 
   const results = out.results as { backend: string; services: number; fullSync: { syncMs: number }; addService: ChangeStats; changeEndpoint: ChangeStats }[];
   const at = (b: string, n: number) => results.find((r) => r.backend === b && r.services === n);
@@ -236,7 +306,7 @@ async function main(): Promise<void> {
     [`generation_${big}_le_200ms`]: gen ? { medianMs: gen.coldMsMedian, minMs: gen.coldMsMin, ok: gen.coldMsMedian <= 200 } : undefined,
     [`legacy_full_sync_${big}_le_2s`]: at('legacy', big) ? { ms: at('legacy', big)!.fullSync.syncMs, ok: at('legacy', big)!.fullSync.syncMs <= 2000 } : undefined,
     ...Object.fromEntries(
-      backends.map((b) => [
+      [...(modes.includes('iptables') ? backends : []), ...(modes.includes('nftables') ? ['nftables'] : [])].map((b) => [
         `${b}_one_change_${big}_le_50ms`,
         at(b, big)
           ? {
@@ -247,6 +317,27 @@ async function main(): Promise<void> {
           : undefined,
       ]),
     ),
+    ...(at('nftables', big)
+      ? (() => {
+          const r = at('nftables', big) as unknown as {
+            fullSync: { syncMs: number };
+            fullResync: { syncMs: number };
+            addService: ChangeStats;
+            changeEndpoint: ChangeStats;
+            deleteService: ChangeStats;
+          };
+          const ch = [r.addService, r.changeEndpoint, r.deleteService];
+          return {
+            [`nftables_one_change_${big}_le_10ms_median_20ms_max`]: {
+              medianMs: ch.map((c) => c.endToEndMsMedian),
+              maxMs: ch.map((c) => c.endToEndMsMax),
+              ok: ch.every((c) => c.endToEndMsMedian <= 10 && c.endToEndMsMax <= 20),
+            },
+            [`nftables_first_sync_${big}_le_${big > 10_000 ? 10 : 2}s`]: { ms: r.fullSync.syncMs, ok: r.fullSync.syncMs <= (big > 10_000 ? 10_000 : 2000) },
+            [`nftables_full_resync_${big}_le_200ms`]: { ms: r.fullResync.syncMs, ok: r.fullResync.syncMs <= 200 },
+          };
+        })()
+      : {}),
   };
   process.stdout.write(JSON.stringify(out, null, 2) + '\n');
 }

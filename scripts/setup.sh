@@ -78,6 +78,8 @@ ensure_packages() {
   have ip || missing+=(iproute2)
   have curl || missing+=(curl)
   have openssl || missing+=(openssl)
+  # tests only: a real Prometheus scrapes berth's /metrics/cadvisor (test/integration/cadvisor-prometheus.test.ts)
+  [ "$RUNTIME_ONLY" = 1 ] || have prometheus || missing+=(prometheus)
   if [ ${#missing[@]} -eq 0 ]; then log "ok: Debian packages present"; return 0; fi
   apt_install "${missing[@]}"
 }

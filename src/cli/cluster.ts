@@ -9,6 +9,7 @@ import {
   ApiEventSink,
   ClusterPodSource,
   StatusManager,
+  TokenManager,
   admitPod,
   allocatableOf,
   serviceEnv,
@@ -17,14 +18,17 @@ import {
   type Kubelet,
   type KubeletOptions,
 } from '../kubelet/index.ts';
-import { NodeManager, computePlegHealth } from '../kubelet/index.ts';
+import { NodeManager, computePlegHealth, allocatableReservation } from '../kubelet/index.ts';
 import type { BerthConfig } from './config.ts';
+import type { RunningEvictionGC } from './eviction-gc.ts';
 import os from 'node:os';
 
 export interface ClusterAttachInput {
   kubelet: Kubelet;
   runtime: RuntimeService & ImageService;
   hostIP: string;
+  /** Pressure conditions, admission under pressure and the hard thresholds (allocatable) of the eviction manager. */
+  eviction?: RunningEvictionGC;
 }
 
 export interface AttachedCluster {
@@ -35,6 +39,8 @@ export interface AttachedCluster {
 
 export interface Cluster {
   api: KubeClient;
+  /** The cluster CA from the kubeconfig (the kubelet API's default client CA). */
+  caData?: Buffer;
   kubeletOptions: Partial<KubeletOptions>;
   attach(input: ClusterAttachInput): Promise<AttachedCluster>;
 }
@@ -46,11 +52,17 @@ export async function connectCluster(o: { cfg: BerthConfig; log: Logger; env: Re
   log.info({ server: config.server, kubeconfig: cfg.kubeconfig }, 'connecting to the API server');
   const services = new Informer<Service>({ api, ref: resources.services, name: 'services', log: log.child({ component: 'informer' }) });
   let nodeManager: NodeManager | undefined;
+  let evictionGC: RunningEvictionGC | undefined;
   let statusManager: StatusManager | undefined;
   const fallback = { cpuMillis: os.cpus().length * 1000, memoryBytes: os.totalmem(), pods: cfg.maxPods };
   const kubeletOptions: Partial<KubeletOptions> = {
     data: new ApiConfigData(api),
+    // TokenRequests as the node (Node authorizer + NodeRestriction allow them for pods bound to it).
+    tokens: new TokenManager({ api, log: log.child({ component: 'token-manager' }) }),
     admit: (pod, admitted) => {
+      // The eviction manager's admit handler comes first, as upstream registers it first.
+      const underPressure = evictionGC?.eviction.admit(pod, false);
+      if (underPressure && !underPressure.admit) return underPressure;
       const node = nodeManager?.node();
       return admitPod(pod, admitted, node, allocatableOf(node, fallback));
     },
@@ -64,6 +76,7 @@ export async function connectCluster(o: { cfg: BerthConfig; log: Logger; env: Re
 
   return {
     api,
+    caData: config.tls.ca,
     kubeletOptions,
     async attach(input) {
       const { kubelet } = input;
@@ -82,8 +95,11 @@ export async function connectCluster(o: { cfg: BerthConfig; log: Logger; env: Re
         nodeStatusUpdateFrequencyMs: cfg.nodeStatusUpdateFrequencyMs,
         nodeStatusReportFrequencyMs: cfg.nodeStatusReportFrequencyMs,
         nodeLeaseDurationSeconds: cfg.nodeLeaseDurationSeconds,
+        ...(input.eviction ? { pressure: input.eviction.pressure, evictionHard: allocatableReservation(input.eviction.thresholds, os.totalmem()) } : {}),
         log: log.child({ component: 'node' }),
       });
+      evictionGC = input.eviction;
+      input.eviction?.onConditionsChanged(() => nm.requestStatusUpdate());
       await nm.start();
       nodeManager = nm;
       // The node turns Ready as soon as the PLEG has relisted once, not at the next 10 s update.

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { InvalidConfigError } from '../lib/index.ts';
+import { buildSysctlAllowlist, parseLangleMap, parseThresholdConfig } from '../kubelet/index.ts';
 
 export interface BerthConfig {
   nodeName: string;
@@ -35,18 +36,49 @@ export interface BerthConfig {
   nodeLeaseDurationSeconds: number;
   logFormat: 'json' | 'text';
   logLevel: string;
-  proxyMode: 'iptables' | 'none';
+  proxyMode: 'iptables' | 'nftables' | 'none';
   proxyKubeconfig?: string;
   iptablesBackend?: 'legacy' | 'nft';
   clusterCIDR?: string;
   iptablesSyncPeriodMs: number;
   iptablesMinSyncPeriodMs: number;
+  /** Stats housekeeping period (cAdvisor's --housekeeping-interval). */
+  housekeepingIntervalMs: number;
   masqueradeAll: boolean;
+  /** Kubelet API (:10250) TLS and auth, as KubeletConfiguration's tlsCertFile/authentication/authorization. */
+  tlsCertFile?: string;
+  tlsPrivateKeyFile?: string;
+  /** Where the self-signed serving certificate is generated (default <root-dir>/pki). */
+  certDir?: string;
+  clientCAFile?: string;
+  anonymousAuth: boolean;
+  /** Default: true when --kubeconfig is given. */
+  authenticationTokenWebhook?: boolean;
+  authenticationTokenWebhookCacheTtlMs: number;
+  /** 'Webhook' | 'AlwaysAllow'; default Webhook with --kubeconfig, else AlwaysAllow (x509 users only). */
+  authorizationMode?: string;
+  authorizationWebhookCacheAuthorizedTtlMs: number;
+  authorizationWebhookCacheUnauthorizedTtlMs: number;
+  /** json-file rotation of container logs (Docker's max-size / max-file). */
+  containerLogMaxSize: string;
+  containerLogMaxFiles: number;
+  /** Eviction thresholds by signal (KubeletConfiguration evictionHard…); hard undefined = upstream's defaults. */
+  evictionHard?: Record<string, string>;
+  evictionSoft?: Record<string, string>;
+  evictionSoftGracePeriod?: Record<string, string>;
+  evictionMinimumReclaim?: Record<string, string>;
+  evictionPressureTransitionPeriodMs: number;
+  evictionMaxPodGracePeriodSeconds: number;
+  imageGCHighThresholdPercent: number;
+  imageGCLowThresholdPercent: number;
+  imageMinimumGCAgeMs: number;
+  /** Unsafe sysctls (names or `prefix*`) pods may set, beyond the safe set (--allowed-unsafe-sysctls). */
+  allowedUnsafeSysctls: string[];
   /** Positional arguments after the command. */
   args: string[];
 }
 
-type Kind = 'string' | 'int' | 'bool' | 'duration' | 'list' | 'map' | 'taints';
+type Kind = 'string' | 'int' | 'bool' | 'duration' | 'list' | 'map' | 'taints' | 'langleMap';
 interface Opt {
   key: keyof BerthConfig;
   flag: string;
@@ -86,13 +118,36 @@ export const OPTIONS: Opt[] = [
   { key: 'nodeLeaseDurationSeconds', flag: 'node-lease-duration-seconds', kind: 'int', file: 'nodeLeaseDurationSeconds', help: 'Lease duration (default 40)' },
   { key: 'logFormat', flag: 'log-format', kind: 'string', help: 'json (default) or text' },
   { key: 'logLevel', flag: 'log-level', kind: 'string', help: 'trace, debug, info (default), warn, error' },
-  { key: 'proxyMode', flag: 'proxy-mode', kind: 'string', help: 'iptables (default) or none' },
+  { key: 'proxyMode', flag: 'proxy-mode', kind: 'string', help: 'iptables (default), nftables or none' },
   { key: 'proxyKubeconfig', flag: 'proxy-kubeconfig', kind: 'string', help: 'kubeconfig for the proxy (default: --kubeconfig)' },
   { key: 'iptablesBackend', flag: 'iptables-backend', kind: 'string', help: 'legacy or nft (default: the one holding more rules)' },
   { key: 'clusterCIDR', flag: 'cluster-cidr', kind: 'string', help: 'pod CIDR; traffic to Services from outside it is masqueraded' },
   { key: 'iptablesSyncPeriodMs', flag: 'iptables-sync-period', kind: 'duration', help: 'full iptables sync period (default 1h)' },
   { key: 'iptablesMinSyncPeriodMs', flag: 'iptables-min-sync-period', kind: 'duration', help: 'minimum time between syncs (default 1s)' },
+  { key: 'housekeepingIntervalMs', flag: 'housekeeping-interval', kind: 'duration', help: 'how often container and node stats are read from the cgroups (default 10s)' },
   { key: 'masqueradeAll', flag: 'masquerade-all', kind: 'bool', help: 'SNAT all traffic sent via Service cluster IPs' },
+  { key: 'tlsCertFile', flag: 'tls-cert-file', kind: 'string', file: 'tlsCertFile', help: 'kubelet API serving certificate (default: self-signed, generated into --cert-dir)' },
+  { key: 'tlsPrivateKeyFile', flag: 'tls-private-key-file', kind: 'string', file: 'tlsPrivateKeyFile', help: 'key of --tls-cert-file' },
+  { key: 'certDir', flag: 'cert-dir', kind: 'string', help: 'directory of the generated serving certificate (default <root-dir>/pki)' },
+  { key: 'clientCAFile', flag: 'client-ca-file', kind: 'string', file: 'authentication.x509.clientCAFile', help: 'CA bundle that verifies client certificates on the kubelet API' },
+  { key: 'anonymousAuth', flag: 'anonymous-auth', kind: 'bool', file: 'authentication.anonymous.enabled', help: 'treat unauthenticated kubelet API requests as system:anonymous (default false)' },
+  { key: 'authenticationTokenWebhook', flag: 'authentication-token-webhook', kind: 'bool', file: 'authentication.webhook.enabled', help: 'check bearer tokens with TokenReview (default true with --kubeconfig)' },
+  { key: 'authenticationTokenWebhookCacheTtlMs', flag: 'authentication-token-webhook-cache-ttl', kind: 'duration', file: 'authentication.webhook.cacheTTL', help: 'cache of TokenReview answers (default 2m)' },
+  { key: 'authorizationMode', flag: 'authorization-mode', kind: 'string', file: 'authorization.mode', help: 'Webhook (SubjectAccessReview; default with --kubeconfig) or AlwaysAllow' },
+  { key: 'authorizationWebhookCacheAuthorizedTtlMs', flag: 'authorization-webhook-cache-authorized-ttl', kind: 'duration', file: 'authorization.webhook.cacheAuthorizedTTL', help: 'cache of allowed SubjectAccessReviews (default 5m)' },
+  { key: 'authorizationWebhookCacheUnauthorizedTtlMs', flag: 'authorization-webhook-cache-unauthorized-ttl', kind: 'duration', file: 'authorization.webhook.cacheUnauthorizedTTL', help: 'cache of denied SubjectAccessReviews (default 30s)' },
+  { key: 'containerLogMaxSize', flag: 'container-log-max-size', kind: 'string', file: 'containerLogMaxSize', help: 'rotate a container log at this size (default 10Mi)' },
+  { key: 'containerLogMaxFiles', flag: 'container-log-max-files', kind: 'int', file: 'containerLogMaxFiles', help: 'container log files kept, current included (default 5)' },
+  { key: 'evictionHard', flag: 'eviction-hard', kind: 'langleMap', file: 'evictionHard', help: 'hard eviction thresholds (default memory.available<100Mi,nodefs.available<10%,nodefs.inodesFree<5%,imagefs.available<15%)' },
+  { key: 'evictionSoft', flag: 'eviction-soft', kind: 'langleMap', file: 'evictionSoft', help: 'soft eviction thresholds (e.g. memory.available<1.5Gi), each with a grace period' },
+  { key: 'evictionSoftGracePeriod', flag: 'eviction-soft-grace-period', kind: 'map', file: 'evictionSoftGracePeriod', help: 'grace period per soft threshold (e.g. memory.available=1m30s)' },
+  { key: 'evictionMinimumReclaim', flag: 'eviction-minimum-reclaim', kind: 'map', file: 'evictionMinimumReclaim', help: 'minimum reclaim per signal once a threshold is met (e.g. memory.available=0Mi,nodefs.available=500Mi)' },
+  { key: 'evictionPressureTransitionPeriodMs', flag: 'eviction-pressure-transition-period', kind: 'duration', file: 'evictionPressureTransitionPeriod', help: 'how long a pressure condition stays after its threshold was last met (default 5m)' },
+  { key: 'evictionMaxPodGracePeriodSeconds', flag: 'eviction-max-pod-grace-period', kind: 'int', file: 'evictionMaxPodGracePeriod', help: 'grace period (s) of pods evicted for a soft threshold (default 0)' },
+  { key: 'imageGCHighThresholdPercent', flag: 'image-gc-high-threshold', kind: 'int', file: 'imageGCHighThresholdPercent', help: 'imagefs usage (%) at which image GC runs (default 85; 100 disables)' },
+  { key: 'imageGCLowThresholdPercent', flag: 'image-gc-low-threshold', kind: 'int', file: 'imageGCLowThresholdPercent', help: 'imagefs usage (%) image GC frees down to (default 80)' },
+  { key: 'imageMinimumGCAgeMs', flag: 'minimum-image-ttl-duration', aliases: ['image-minimum-gc-age'], kind: 'duration', file: 'imageMinimumGCAge', help: 'minimum age of an unused image before it is collected (default 2m)' },
+  { key: 'allowedUnsafeSysctls', flag: 'allowed-unsafe-sysctls', kind: 'list', file: 'allowedUnsafeSysctls', help: 'unsafe sysctls (or prefix*) pods may set, besides the safe set (default none)' },
 ];
 
 export const DEFAULTS: Omit<BerthConfig, 'nodeName' | 'args'> = {
@@ -122,7 +177,20 @@ export const DEFAULTS: Omit<BerthConfig, 'nodeName' | 'args'> = {
   proxyMode: 'iptables',
   iptablesSyncPeriodMs: 3_600_000,
   iptablesMinSyncPeriodMs: 1000,
+  housekeepingIntervalMs: 10_000,
   masqueradeAll: false,
+  anonymousAuth: false,
+  authenticationTokenWebhookCacheTtlMs: 120_000,
+  authorizationWebhookCacheAuthorizedTtlMs: 300_000,
+  authorizationWebhookCacheUnauthorizedTtlMs: 30_000,
+  containerLogMaxSize: '10Mi',
+  containerLogMaxFiles: 5,
+  evictionPressureTransitionPeriodMs: 300_000,
+  evictionMaxPodGracePeriodSeconds: 0,
+  imageGCHighThresholdPercent: 85,
+  imageGCLowThresholdPercent: 80,
+  imageMinimumGCAgeMs: 120_000,
+  allowedUnsafeSysctls: [],
 };
 
 /** Go duration ("1m30s", "300ms", "10s") or plain seconds → milliseconds. */
@@ -172,6 +240,15 @@ function convert(o: Opt, raw: unknown, problems: string[], where: string): unkno
         out[kv.slice(0, i).trim()] = kv.slice(i + 1).trim();
       }
       return out;
+    }
+    case 'langleMap': {
+      if (typeof raw === 'object' && raw !== null && !Array.isArray(raw))
+        return Object.fromEntries(Object.entries(raw as Record<string, unknown>).map(([k, v]) => [k, String(v)]));
+      try {
+        return parseLangleMap(String(raw));
+      } catch (err) {
+        return bad((err as Error).message);
+      }
     }
     case 'taints': {
       if (Array.isArray(raw)) return raw;
@@ -244,7 +321,11 @@ export function loadConfig(input: LoadConfigInput): Readonly<BerthConfig> {
     try {
       const doc = parseYaml((input.readFile ?? ((p: string) => readFileSync(p, 'utf8')))(configFile)) as Record<string, unknown>;
       if (doc && typeof doc === 'object')
-        for (const o of OPTIONS) if (o.file && doc[o.file] !== undefined) fromFile[o.key] = convert(o, doc[o.file], problems, `${configFile}: ${o.file}`);
+        for (const o of OPTIONS) {
+          // Dotted keys reach into KubeletConfiguration's nested sections (authentication.x509.clientCAFile).
+          const v = o.file?.split('.').reduce<unknown>((at, k) => (at && typeof at === 'object' ? (at as Record<string, unknown>)[k] : undefined), doc);
+          if (o.file && v !== undefined) fromFile[o.key] = convert(o, v, problems, `${configFile}: ${o.file}`);
+        }
     } catch (err) {
       problems.push(`--config ${configFile}: ${(err as Error).message}`);
     }
@@ -253,9 +334,31 @@ export function loadConfig(input: LoadConfigInput): Readonly<BerthConfig> {
   merged.nodeName = (merged.nodeName || input.hostname || os.hostname()).toLowerCase();
   merged.args = args;
   if (!['json', 'text'].includes(merged.logFormat)) problems.push(`--log-format: ${JSON.stringify(merged.logFormat)} is not json or text`);
-  if (!['iptables', 'none'].includes(merged.proxyMode)) problems.push(`--proxy-mode: ${JSON.stringify(merged.proxyMode)} is not iptables or none`);
+  if (!['iptables', 'nftables', 'none'].includes(merged.proxyMode)) problems.push(`--proxy-mode: ${JSON.stringify(merged.proxyMode)} is not iptables, nftables or none`);
   if (merged.iptablesBackend && !['legacy', 'nft'].includes(merged.iptablesBackend)) problems.push(`--iptables-backend: ${JSON.stringify(merged.iptablesBackend)} is not legacy or nft`);
   if (merged.maxPods < 1) problems.push('--max-pods must be at least 1');
+  if (merged.authorizationMode && !['Webhook', 'AlwaysAllow'].includes(merged.authorizationMode)) problems.push(`--authorization-mode: ${JSON.stringify(merged.authorizationMode)} is not Webhook or AlwaysAllow`);
+  if (!merged.kubeconfig && merged.authorizationMode === 'Webhook') problems.push('--authorization-mode=Webhook needs --kubeconfig (SubjectAccessReview)');
+  if (!merged.kubeconfig && merged.authenticationTokenWebhook) problems.push('--authentication-token-webhook needs --kubeconfig (TokenReview)');
+  if (!merged.tlsCertFile !== !merged.tlsPrivateKeyFile) problems.push('--tls-cert-file and --tls-private-key-file go together');
+  if (merged.containerLogMaxFiles < 2) problems.push('--container-log-max-files must be at least 2');
+  if (merged.housekeepingIntervalMs < 1000) problems.push('--housekeeping-interval must be at least 1s');
+  try {
+    parseThresholdConfig({ hard: merged.evictionHard, soft: merged.evictionSoft, softGracePeriod: merged.evictionSoftGracePeriod, minimumReclaim: merged.evictionMinimumReclaim });
+  } catch (err) {
+    problems.push(`--eviction-*: ${(err as Error).message}`);
+  }
+  try {
+    buildSysctlAllowlist(merged.allowedUnsafeSysctls);
+  } catch (err) {
+    problems.push(`--allowed-unsafe-sysctls: ${(err as Error).message}`);
+  }
+  // Upstream's ValidateKubeletConfiguration for the image GC thresholds.
+  const { imageGCHighThresholdPercent: high, imageGCLowThresholdPercent: low } = merged;
+  if (high < 0 || high > 100) problems.push(`--image-gc-high-threshold: ${high} must be between 0 and 100, inclusive`);
+  if (low < 0 || low > 100) problems.push(`--image-gc-low-threshold: ${low} must be between 0 and 100, inclusive`);
+  if (low >= high) problems.push(`--image-gc-low-threshold (${low}) must be less than --image-gc-high-threshold (${high})`);
+  if (merged.evictionMaxPodGracePeriodSeconds < 0) problems.push('--eviction-max-pod-grace-period must not be negative');
   if (merged.crashLoopBackoffInitialMs <= 0 || merged.crashLoopBackoffMaxMs < merged.crashLoopBackoffInitialMs)
     problems.push('--crash-loop-backoff-initial must be > 0 and <= --crash-loop-backoff-max');
   if (merged.nodeIP && !/^[0-9.]+$|:/.test(merged.nodeIP)) problems.push(`--node-ip: ${JSON.stringify(merged.nodeIP)} is not an IP address`);

@@ -4,15 +4,20 @@ import os from 'node:os';
 import { readFileSync } from 'node:fs';
 import type { Pod, PodStatus } from 'kubernetes-types/core/v1';
 import { createLogger, errorMessage, InvalidConfigError, type Logger } from '../lib/index.ts';
-import { DockerRuntime } from '../cri/docker/index.ts';
+import { DockerRuntime, DockerStreamingRuntime, PAUSE_IMAGE } from '../cri/docker/index.ts';
 import { L, type Container, type PodSandbox } from '../cri/index.ts';
-import { Kubelet, KubeletServer, ManifestSource, FILE_SOURCE, API_SOURCE, type ManifestError, type RecordedEvent } from '../kubelet/index.ts';
+import { Kubelet, KubeletServer, ManifestSource, FILE_SOURCE, API_SOURCE, hostMachineReader, startKubeletApi, createStreamServer, type ManifestError, type RecordedEvent } from '../kubelet/index.ts';
+import { buildSecurityAdmission, type AdmitResult } from '../kubelet/index.ts';
+import { cmdLogs, kubeletConfigz, splitLogsArgs } from './logs.ts';
+import { cmdExec, splitExecArgs } from './exec.ts';
 import { connectCluster } from './cluster.ts';
-import { proxyMetricsText, startProxy, type RunningProxy } from './proxy.ts';
-import { runCleanup, runRules } from '../proxy/index.ts';
+import { exitOnUnhandledRejection, proxyMetricsText, serveProxyEndpoints, startProxy, type RunningProxy } from './proxy.ts';
+import { runCleanup, runNftRules, runRules } from '../proxy/index.ts';
 import http from 'node:http';
 import { loadConfig, usage, type BerthConfig } from './config.ts';
 import { humanDuration, podSummary, table } from './print.ts';
+import { cmdStats, startStats } from './stats.ts';
+import { createEvictionGC } from './eviction-gc.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -37,13 +42,30 @@ export function detectHostIP(): string {
   return '127.0.0.1';
 }
 
+/** Sysctl and AppArmor admission for every pod; AppArmor is enabled when the kernel module says so (apparmor.IsEnabled). */
+function securityAdmission(allowedUnsafeSysctls: string[]): (pod: Pod) => AdmitResult {
+  let hostAppArmorEnabled = false;
+  try {
+    hostAppArmorEnabled = readFileSync('/sys/module/apparmor/parameters/enabled', 'utf8').startsWith('Y');
+  } catch {
+    hostAppArmorEnabled = false;
+  }
+  return buildSecurityAdmission({ allowedUnsafeSysctls, hostAppArmorEnabled });
+}
+
 function dockerSocket(endpoint: string): string {
   return endpoint.replace(/^unix:\/\//, '');
 }
 
 async function cmdRun(cfg: BerthConfig, log: Logger, env: Record<string, string | undefined>): Promise<void> {
   const hostIP = cfg.nodeIP ?? detectHostIP();
-  const runtime = new DockerRuntime({ docker: dockerSocket(cfg.dockerEndpoint), log: log.child({ component: 'docker' }), pauseImage: cfg.podInfraContainerImage });
+  const runtime = new DockerRuntime({
+    docker: dockerSocket(cfg.dockerEndpoint),
+    log: log.child({ component: 'docker' }),
+    pauseImage: cfg.podInfraContainerImage,
+    containerLogMaxSize: cfg.containerLogMaxSize,
+    containerLogMaxFiles: cfg.containerLogMaxFiles,
+  });
   const v = await runtime.version().catch((err: unknown) => {
     throw new Error(`cannot reach the Docker Engine at ${cfg.dockerEndpoint}: ${errorMessage(err)}`);
   });
@@ -67,13 +89,18 @@ async function cmdRun(cfg: BerthConfig, log: Logger, env: Record<string, string 
     backoff: { initialMs: cfg.crashLoopBackoffInitialMs, maxMs: cfg.crashLoopBackoffMaxMs },
     syncFrequencyMs: cfg.syncFrequencyMs,
     sources,
+    admitAny: securityAdmission(cfg.allowedUnsafeSysctls),
     ...(cluster?.kubeletOptions ?? {}),
   });
-  const attached = cluster ? await cluster.attach({ kubelet, runtime, hostIP }) : undefined;
+  const evictionGC = createEvictionGC({ cfg, log, runtime, kubelet, sandboxImage: cfg.podInfraContainerImage ?? PAUSE_IMAGE, memoryCapacityBytes: os.totalmem() });
+  const attached = cluster ? await cluster.attach({ kubelet, runtime, hostIP, eviction: evictionGC }) : undefined;
   let proxy: RunningProxy | undefined;
-  if (cfg.proxyMode === 'iptables' && (cluster || cfg.proxyKubeconfig)) proxy = await startProxy({ cfg, log, env, version: VERSION, nodeIP: hostIP, api: cluster?.api });
+  if (cfg.proxyMode !== 'none' && (cluster || cfg.proxyKubeconfig)) proxy = await startProxy({ cfg, log, env, version: VERSION, nodeIP: hostIP, api: cluster?.api });
   else log.info({ proxyMode: cfg.proxyMode }, cfg.proxyMode === 'none' ? 'service proxy disabled (--proxy-mode none)' : 'service proxy off: it needs an API server (--kubeconfig)');
   kubelet.start();
+  const stats = startStats({ cfg, log, runtime, kubelet });
+  evictionGC.useStats(stats.provider);
+  evictionGC.start();
   let manifests: ManifestSource | undefined;
   if (cfg.podManifestPath) {
     manifests = new ManifestSource({
@@ -89,17 +116,18 @@ async function cmdRun(cfg: BerthConfig, log: Logger, env: Record<string, string 
     manifests.start();
     log.info({ dir: cfg.podManifestPath }, 'watching static pod manifests');
   }
+  const checks = [
+    { name: 'pleg', healthy: () => kubelet.pleg.healthy() || kubelet.pleg.lastRelistStart === 0 },
+    ...(attached?.checks ?? []),
+    ...(proxy ? [{ name: 'proxy', healthy: () => proxy!.healthy() }] : []),
+  ];
   const server = new KubeletServer({
     kubelet,
     address: cfg.healthzBindAddress,
     healthzPort: cfg.healthzPort,
     readOnlyPort: cfg.readOnlyPort,
     nodeName: cfg.nodeName,
-    checks: [
-      { name: 'pleg', healthy: () => kubelet.pleg.healthy() || kubelet.pleg.lastRelistStart === 0 },
-      ...(attached?.checks ?? []),
-      ...(proxy ? [{ name: 'proxy', healthy: () => proxy!.healthy() }] : []),
-    ],
+    checks,
     log: log.child({ component: 'server' }),
     extra: (req, res) => {
       if (proxy && req.url === '/metrics/proxy') {
@@ -107,10 +135,26 @@ async function cmdRun(cfg: BerthConfig, log: Logger, env: Record<string, string 
         res.end(proxyMetricsText(proxy.metrics()));
         return true;
       }
+      if (stats.handler(req, res)) return true;
       return false;
     },
   });
   await server.start();
+  const kubeletApi = await startKubeletApi({
+    ...cfg,
+    certDir: cfg.certDir ?? `${cfg.rootDir}/pki`,
+    hostIPs: [hostIP],
+    fallbackClientCA: cluster?.caData,
+    api: cluster?.api,
+    kubelet,
+    runtime,
+    checks,
+    machineInfo: () => hostMachineReader({ rootDir: cfg.rootDir }).machineInfo(),
+    configz: () => kubeletConfigz(cfg),
+    routes: stats.routes,
+    streaming: createStreamServer({ runtime: new DockerStreamingRuntime({ docker: dockerSocket(cfg.dockerEndpoint) }), log }),
+    log: log.child({ component: 'kubelet-api' }),
+  });
 
   await new Promise<void>((resolve) => {
     const onSignal = (sig: string): void => {
@@ -123,8 +167,11 @@ async function cmdRun(cfg: BerthConfig, log: Logger, env: Record<string, string 
   manifests?.stop();
   await proxy?.stop();
   await attached?.stop();
+  evictionGC.stop();
+  stats.stop();
   await kubelet.stop();
   await server.stop();
+  await kubeletApi?.stop();
 }
 
 interface PodsResponse {
@@ -254,13 +301,13 @@ async function cmdProxy(cfg: BerthConfig, log: Logger, env: Record<string, strin
     }
   };
   // kube-proxy's ports: healthz 10256, metrics 10249.
-  const servers = [10256, 10249].map((port) => http.createServer(handler).listen(port, cfg.healthzBindAddress));
+  const endpoints = serveProxyEndpoints({ handler, ports: [10256, 10249], address: cfg.healthzBindAddress, log });
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve());
     process.once('SIGINT', () => resolve());
   });
   log.info('shutting down the proxy; rules stay in place (berth cleanup removes them)');
-  for (const s of servers) s.close();
+  await endpoints.close();
   await p.stop();
 }
 
@@ -269,10 +316,15 @@ const HELP = `berth ${VERSION}: a node agent (kubelet + kube-proxy) over the Doc
 Usage:
   berth run [flags]            run the node agent (standalone with --pod-manifest-path; cluster node with --kubeconfig)
   berth pods [-o wide|json]    pods this node runs (like kubectl get pods), with manifest problems
+  berth logs [-f] [-p] [--tail N] [--since D] [--timestamps] [--limit-bytes N] [-n NS] POD [CONTAINER]
+                               a container's log (like kubectl logs), from Docker's log files; works while berth is down
+  berth exec [-i] [-t] [-n NS] POD [-c CONTAINER] -- CMD [ARGS...]
+                               run a command in a running container (like kubectl exec); works while berth is down
   berth ps [-a]                sandboxes and containers from Docker labels (like crictl ps); works while berth is down
+  berth stats [--no-stream] [-o json]  live CPU/memory/network/block I/O/pids per container (like docker stats)
   berth proxy [flags]          only the service proxy (kube-proxy's job); needs --kubeconfig or --proxy-kubeconfig
-  berth rules NS/NAME[:PORT]   the iptables chains of one Service, readably
-  berth cleanup                remove every iptables rule and chain berth created, and nothing else
+  berth rules NS/NAME[:PORT]   the iptables chains (nftables elements and chains with --proxy-mode nftables) of one Service
+  berth cleanup                remove every iptables rule and chain berth created and its nftables table, nothing else
   berth version
 
 Flags (also BERTH_<FLAG> environment variables, or a KubeletConfiguration file with --config):
@@ -280,7 +332,11 @@ ${usage()}
 `;
 
 export async function main(argv: string[], env: Record<string, string | undefined>): Promise<number> {
-  const [cmd, ...rest] = argv;
+  const [cmd, ...allArgs] = argv;
+  // `berth logs` has kubectl-like flags of its own (-f, --tail…): take them out before the berth flags are parsed.
+  const logsArgs = cmd === 'logs' ? splitLogsArgs(allArgs) : undefined;
+  const execArgs = cmd === 'exec' ? splitExecArgs(allArgs) : undefined;
+  const rest = logsArgs?.others ?? execArgs?.others ?? allArgs;
   if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
     process.stdout.write(HELP);
     return cmd ? 0 : 2;
@@ -293,7 +349,7 @@ export async function main(argv: string[], env: Record<string, string | undefine
   const flags: string[] = [];
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i]!;
-    if (a === '-a' || a === '--all' || a === '-o' || a.startsWith('-o=') || a.startsWith('--output')) {
+    if (a === '-a' || a === '--all' || a === '--no-stream' || a === '-o' || a.startsWith('-o=') || a.startsWith('--output')) {
       if (a === '-o' || a === '--output') local.push(`-o=${rest[++i] ?? ''}`);
       else local.push(a.replace(/^--output=/, '-o='));
     } else flags.push(a);
@@ -321,10 +377,17 @@ export async function main(argv: string[], env: Record<string, string | undefine
     }
     case 'pods':
       return cmdPods(cfg, output === 'wide', output);
+    case 'stats':
+      return cmdStats(cfg, { output, noStream: local.includes('--no-stream'), makeRuntime: () => new DockerRuntime({ docker: dockerSocket(cfg.dockerEndpoint), log: createLogger({ level: 'silent' }) }) });
+    case 'exec':
+      return cmdExec(cfg, execArgs!.exec);
+    case 'logs':
+      return cmdLogs(cfg, logsArgs!.logs);
     case 'ps':
       return cmdPs(cfg, local.includes('-a') || local.includes('--all'));
     case 'proxy': {
       const log = createLogger({ level: cfg.logLevel, format: cfg.logFormat });
+      exitOnUnhandledRejection(log);
       await cmdProxy(cfg, log, env);
       return 0;
     }
@@ -335,7 +398,9 @@ export async function main(argv: string[], env: Record<string, string | undefine
         return 2;
       }
       const log = createLogger({ level: 'warn', format: 'text' });
-      process.stdout.write(await runRules({ service, backend: cfg.iptablesBackend ?? 'auto', log }));
+      process.stdout.write(
+        cfg.proxyMode === 'nftables' ? await runNftRules({ service }) : await runRules({ service, backend: cfg.iptablesBackend ?? 'auto', log }),
+      );
       return 0;
     }
     case 'cleanup': {

@@ -3,4 +3,5 @@
 // to the Docker Engine; everything above it sees CRI shapes and berth's error family.
 export type * from './types.ts';
 export type { RuntimeService, ImageService, ExecResult } from './runtime.ts';
+export type { StreamingRuntime, StreamIO, TerminalSize } from './runtime.ts';
 export * from './labels.ts';

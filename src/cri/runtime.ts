@@ -76,3 +76,51 @@ export interface ImageService {
   /** Idempotent. */
   removeImage(image: string): Promise<void>;
 }
+
+/** A terminal size as the client's resize channel sends it (remotecommand.TerminalSize). */
+export interface TerminalSize {
+  width: number;
+  height: number;
+}
+
+/**
+ * The I/O of one exec or attach session (CRI Exec/Attach, streamed by berth itself rather than through a CRI
+ * streaming URL). A missing stream means "not requested". With `tty`, output arrives on stdout only.
+ */
+export interface StreamIO {
+  stdin?: NodeJS.ReadableStream;
+  stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
+  tty: boolean;
+  /** Terminal sizes from the client, applied as they arrive (TTY only); ends with the session. */
+  resize?: AsyncIterable<TerminalSize>;
+  /** Aborted when the client goes away: the runtime drops its streams at once (nothing may stay attached). */
+  signal: AbortSignal;
+}
+
+/**
+ * The streaming calls behind kubectl exec/attach/port-forward (upstream: CRI Exec/Attach/PortForward as dockershim's
+ * streamingRuntime served them). Implementations never close `io.stdout`/`io.stderr` themselves: the caller does
+ * once the call has resolved.
+ */
+export interface StreamingRuntime {
+  /**
+   * Throws NotFoundError for an unknown container and a 'Conflict' BerthError (`container not running (<id>)`) when
+   * it is not running (dockershim's checkContainerStatus before a session is set up). Callers use it before upgrading.
+   */
+  assertRunning(containerId: string): Promise<void>;
+  /**
+   * Runs `cmd` in the running container with the given I/O; resolves with its exit code once the process has exited
+   * and its output has been written. Client stdin EOF closes the process's stdin. When `io.signal` aborts, the
+   * process is killed and the call rejects. Not idempotent.
+   */
+  exec(containerId: string, cmd: string[], io: StreamIO): Promise<number>;
+  /** Attaches to the container's main process until it exits or `io.signal` aborts; never stops the container. */
+  attach(containerId: string, io: StreamIO): Promise<void>;
+  /**
+   * Connects `stream` to TCP `port` on localhost inside the sandbox's network namespace (127.0.0.1-only listeners
+   * included), both ways, until either side ends. Rejects with the connector's message when the port cannot be
+   * reached. Leaves no process behind once it settles or `signal` aborts.
+   */
+  portForward(sandboxId: string, port: number, stream: NodeJS.ReadWriteStream, signal: AbortSignal): Promise<void>;
+}

@@ -107,6 +107,13 @@ export interface LinuxContainerSecurityContext {
   supplementalGroups?: number[];
   noNewPrivs?: boolean;
   namespaceOptions?: { network?: NamespaceMode; pid?: NamespaceMode; ipc?: NamespaceMode };
+  /** CRI's seccomp SecurityProfile; unset = Unconfined. Localhost: localhostRef is the profile's absolute path. */
+  seccomp?: { profileType: 'RuntimeDefault' | 'Unconfined' } | { profileType: 'Localhost'; localhostRef: string };
+  /** AppArmor profile: 'runtime/default' or 'localhost/<name>'; unset = unconfined. */
+  apparmorProfile?: string;
+  /** Paths masked / made read-only in /proc; unset = the runtime's defaults, [] = none (procMount Unmasked). */
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
 }
 
 export interface ContainerConfig {
@@ -181,6 +188,9 @@ export interface Image {
   /** Image config bits the kubelet needs (STOPSIGNAL, user). */
   stopSignal?: string;
   user?: string;
+  /** The image's user as CRI's ImageStatus: numeric uid, else the user name (neither: root). */
+  uid?: number;
+  username?: string;
 }
 
 export interface AuthConfig {

@@ -308,7 +308,8 @@ export class Informer<T extends KubeObject> {
         resourceVersion: cont ? undefined : rv,
         signal,
       }), signal);
-      for (const it of page.items ?? []) items.push(it);
+      // A non-object item (a broken server or proxy) cannot be keyed: it is dropped, not allowed to fail every list.
+      for (const it of Array.isArray(page.items) ? page.items : []) if (isObject(it)) items.push(it);
       cont = page.metadata?.continue || undefined;
       listRV = page.metadata?.resourceVersion;
     } while (cont && !signal.aborted);
@@ -404,7 +405,8 @@ export class Informer<T extends KubeObject> {
             throw err;
           }
           if (events === 1) this.failures = 0;
-          this.apply(ev.type, ev.object);
+          if (isObject(ev.object)) this.apply(ev.type, ev.object);
+          else if (this.warnLimiter.allow('non-object-event')) this.log.warn({ type: ev.type }, 'ignoring a watch event without an object');
         }
       } finally {
         stream.close();
@@ -461,4 +463,8 @@ export class Informer<T extends KubeObject> {
       onError(err);
     }
   }
+}
+
+function isObject(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -10,6 +10,9 @@ import { cpuMillis, bytes } from './quantity.ts';
 import { expand } from './env.ts';
 import { getQOSClass } from './pod-status.ts';
 import { containerHash, isHostNetwork, type ContainerToStart } from './pod-actions.ts';
+import { assertName, containedPath } from './volumes/contained-path.ts';
+import { isForcedReadOnly } from './volumes/read-only.ts';
+import { appArmorProfileOf, seccompProfileOf, supplementalGroupsOf } from './security-context.ts';
 
 export interface NodeFacts {
   nodeName: string;
@@ -57,8 +60,9 @@ export function podCgroupParent(pod: Pod): string {
   return `/kubepods/${qos.toLowerCase()}/pod${uid}`;
 }
 
+/** <logs>/<ns>_<name>_<uid>; throws PathEscapeError when the pod's names would leave the logs dir. */
 export const podLogDir = (logsRoot: string, pod: Pod): string =>
-  path.join(logsRoot, `${pod.metadata!.namespace}_${pod.metadata!.name}_${pod.metadata!.uid}`);
+  containedPath(logsRoot, assertName(`${pod.metadata!.namespace}_${pod.metadata!.name}_${pod.metadata!.uid}`, 'pod log directory'));
 
 export function podLabels(pod: Pod, nodeName: string): Record<string, string> {
   return {
@@ -140,6 +144,12 @@ export interface ContainerConfigInput {
   start: ContainerToStart;
   envs: { key: string; value: string }[];
   volumes: Map<string, string>;
+  /**
+   * Host paths prepared for the container's subPath/subPathExpr mounts, by index in volumeMounts
+   * (volumes/subpath.ts prepareSubPath). A subPath is never joined here: a mount with one and no
+   * prepared path is an error.
+   */
+  subPaths?: ReadonlyMap<number, string>;
   node: NodeFacts;
   /** Host file mounted at terminationMessagePath. */
   terminationMessageFile?: string;
@@ -153,17 +163,24 @@ export function buildContainerConfig(input: ContainerConfigInput): ContainerConf
   const lookup = new Map(envs.map((e) => [e.key, e.value]));
   const exp = (s: string): string => expand(s, (n) => lookup.get(n));
   const mounts: Mount[] = [];
-  for (const m of c.volumeMounts ?? []) {
+  (c.volumeMounts ?? []).forEach((m, i) => {
     const host = volumes.get(m.name);
-    if (!host) continue;
-    const hostPath = m.subPath ? path.join(host, m.subPath) : host;
+    if (!host) return;
+    let hostPath = host;
+    if (m.subPath || m.subPathExpr) {
+      const prepared = input.subPaths?.get(i);
+      if (!prepared) throw new Error(`subPath of volumeMount ${JSON.stringify(m.name)} of container ${JSON.stringify(c.name)} was not prepared`);
+      hostPath = prepared;
+    }
+    // secret, configMap, downwardAPI and projected volumes are always mounted read-only (kubelet_pods.go makeMounts).
+    const forcedRO = isForcedReadOnly(spec.volumes?.find((v) => v.name === m.name));
     mounts.push({
       containerPath: m.mountPath,
       hostPath,
-      readonly: m.readOnly ?? false,
+      readonly: (m.readOnly ?? false) || forcedRO,
       propagation: m.mountPropagation === 'Bidirectional' ? 'rshared' : m.mountPropagation === 'HostToContainer' ? 'rslave' : 'private',
     });
-  }
+  });
   if (input.terminationMessageFile && c.terminationMessagePath)
     mounts.push({ containerPath: c.terminationMessagePath, hostPath: input.terminationMessageFile });
   const sc = c.securityContext ?? {};
@@ -196,7 +213,7 @@ export function buildContainerConfig(input: ContainerConfigInput): ContainerConf
     mounts,
     labels: { ...podLabels(pod, node.nodeName), [L.containerName]: c.name },
     annotations,
-    logPath: path.join(c.name, `${start.restartCount}.log`),
+    logPath: path.join(assertName(c.name, 'container name'), `${start.restartCount}.log`),
     stdin: c.stdin ?? false,
     stdinOnce: c.stdinOnce ?? false,
     tty: c.tty ?? false,
@@ -212,7 +229,11 @@ export function buildContainerConfig(input: ContainerConfigInput): ContainerConf
         privileged: sc.privileged ?? false,
         runAsUser: sc.runAsUser ?? psc.runAsUser,
         runAsGroup: sc.runAsGroup ?? psc.runAsGroup,
-        supplementalGroups: psc.supplementalGroups,
+        supplementalGroups: supplementalGroupsOf(pod),
+        seccomp: seccompProfileOf(pod, c, node.rootDir),
+        ...(appArmorProfileOf(pod, c) ? { apparmorProfile: appArmorProfileOf(pod, c) } : {}),
+        // procMount Unmasked: nothing masked or read-only in /proc (kuberuntime's security_context.go).
+        ...(sc.procMount === 'Unmasked' ? { maskedPaths: [], readonlyPaths: [] } : {}),
         readonlyRootfs: sc.readOnlyRootFilesystem ?? false,
         noNewPrivs: sc.allowPrivilegeEscalation === false,
         capabilities: { addCapabilities: sc.capabilities?.add ?? [], dropCapabilities: sc.capabilities?.drop ?? [] },

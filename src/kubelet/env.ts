@@ -4,11 +4,22 @@
 import type { Container, EnvVar, Pod } from 'kubernetes-types/core/v1';
 import { cpuMillis, bytes } from './quantity.ts';
 
-/** Supplies ConfigMap/Secret data; throws NotFoundError for missing objects. Standalone berth has none. */
+/** A ConfigMap `data` value (string) or `binaryData`/Secret value (bytes, never decoded as text). */
+export type ConfigValue = string | Uint8Array;
+
+/**
+ * Supplies ConfigMap/Secret data; throws NotFoundError for missing objects. Standalone berth has none.
+ * `podUid` names the pod that uses the object: a cache may keep the object only while such a pod is
+ * known, and drops it at releasePod (secret plaintext is never kept for pods that are gone).
+ */
 export interface ConfigDataSource {
-  configMap(namespace: string, name: string): Promise<Record<string, string>>;
-  secret(namespace: string, name: string): Promise<Record<string, string>>;
+  configMap(namespace: string, name: string, podUid?: string): Promise<Record<string, ConfigValue>>;
+  secret(namespace: string, name: string, podUid?: string): Promise<Record<string, ConfigValue>>;
+  /** The pod is gone from this node: forget what was cached for it. Idempotent. */
+  releasePod?(podUid: string): void;
 }
+
+const asText = (v: ConfigValue): string => (typeof v === 'string' ? v : Buffer.from(v).toString('utf8'));
 
 export class EnvConfigError extends Error {}
 
@@ -122,7 +133,10 @@ export async function makeEnvironment(ctx: EnvContext): Promise<{ key: string; v
 async function refData(ctx: EnvContext, ns: string, kind: 'configmap' | 'secret', name: string, optional: boolean): Promise<Record<string, string> | undefined> {
   try {
     if (!ctx.data) throw new Error('no API server (standalone berth)');
-    return await (kind === 'configmap' ? ctx.data.configMap(ns, name) : ctx.data.secret(ns, name));
+    const uid = ctx.pod.metadata?.uid;
+    const data = await (kind === 'configmap' ? ctx.data.configMap(ns, name, uid) : ctx.data.secret(ns, name, uid));
+    // Environment values are text (upstream: string(secret.Data[key])).
+    return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, asText(v)]));
   } catch (err) {
     if (optional) return undefined;
     throw new EnvConfigError(`${kind} "${name}" not found`, { cause: err });

@@ -1,7 +1,7 @@
 // Image pulls per imagePullPolicy with upstream's reasons, messages, events and per-(pod, image) back-off
 // (pkg/kubelet/images/image_manager.go EnsureImageExists).
 import type { Container, Pod } from 'kubernetes-types/core/v1';
-import type { ImageService } from '../cri/index.ts';
+import type { Image, ImageService } from '../cri/index.ts';
 import { errorMessage, isNotFound, type Clock, systemClock } from '../lib/index.ts';
 import type { EventRecorder, ObjectRef } from './events.ts';
 
@@ -52,6 +52,11 @@ export class ImageManager {
     this.recorder = opts.recorder;
     this.clock = opts.clock ?? systemClock;
     this.backoff = new Backoff(opts.initialBackoffMs ?? 10_000, opts.maxBackoffMs ?? 300_000);
+  }
+
+  /** The image's status (its user, for runAsNonRoot). Throws NotFoundError when the image is absent. */
+  imageStatus(image: string): Promise<Image> {
+    return this.images.imageStatus(image);
   }
 
   async ensureImageExists(pod: Pod, c: Container, ref: ObjectRef): Promise<EnsureImageResult> {

@@ -16,9 +16,10 @@ import type { ObservedPod } from './observed.ts';
 import { Pleg } from './pleg.ts';
 import { computePodStatus, type WaitingReason } from './pod-status.ts';
 import { killPod, podObjectRef, removePod, syncPod, type PodSyncDeps } from './pod-sync.ts';
-import { teardownPodVolumes } from './volumes.ts';
+import { teardownPodVolumes, type TokenSource } from './volumes/index.ts';
 import { ProbeManager } from './prober.ts';
 import type { AdmitResult } from './admission.ts';
+import { checkActiveDeadline, earliestStart, DEADLINE_MESSAGE, DEADLINE_REASON } from './active-deadline.ts';
 
 export interface PodRecord {
   pod: Pod;
@@ -38,6 +39,11 @@ export interface KubeletOptions {
   backoff?: BackoffPolicy;
   imageBackoff?: BackoffPolicy;
   data?: ConfigDataSource;
+  /** Service-account tokens for projected serviceAccountToken volumes (cluster mode); see volumes/projected.ts. */
+  tokens?: TokenSource & {
+    /** Drops the cached tokens bound to a pod whose volumes were torn down (upstream DeleteServiceAccountToken). */
+    deleteServiceAccountToken?(podUid: string): void;
+  };
   recorder?: MemoryRecorder;
   /** Periodic re-sync of every pod (upstream --sync-frequency, 1 min). */
   syncFrequencyMs?: number;
@@ -51,6 +57,11 @@ export interface KubeletOptions {
    * order, with the pods already admitted and not terminal. Static pods are always admitted.
    */
   admit?: (pod: Pod, admitted: Pod[]) => AdmitResult;
+  /**
+   * Admission every new pod goes through, static pods included, before `admit` (upstream's sysctl and
+   * AppArmor admit handlers): pure, called once per new pod.
+   */
+  admitAny?: (pod: Pod) => AdmitResult;
   /** A pod being deleted has no running container left: the API layer may now delete it for good. */
   onPodTerminated?: (pod: Pod, status: PodStatus) => void;
 }
@@ -68,6 +79,8 @@ interface Worker {
 export type StatusListener = (uid: string, rec: PodRecord | undefined) => void;
 
 export class Kubelet {
+  /** Called after each pod sync with its duration (kubelet_pod_worker_duration_seconds); must not throw. */
+  onPodSync?: (durationMs: number) => void;
   readonly recorder: MemoryRecorder;
   readonly pleg: Pleg;
   private readonly o: KubeletOptions;
@@ -86,6 +99,10 @@ export class Kubelet {
   private readonly terminated = new Map<string, number>();
   /** API pods rejected by admission: never run, reported Failed. */
   private readonly rejected = new Map<string, { reason: string; message: string }>();
+  /** Pods killed for spec.activeDeadlineSeconds: reported Failed / DeadlineExceeded, never restarted. */
+  private readonly deadlineExceeded = new Set<string>();
+  /** Pods evicted by the eviction manager: killed with the given grace, reported Failed / Evicted, never restarted. */
+  private readonly evicted = new Map<string, { reason: string; message: string; gracePeriodSeconds: number }>();
   private readonly listeners: StatusListener[] = [];
   private housekeeping: NodeJS.Timeout | undefined;
   private resync: NodeJS.Timeout | undefined;
@@ -129,6 +146,7 @@ export class Kubelet {
       hostIP: o.hostIP,
       backoff: o.backoff ?? DEFAULT_CRASH_BACKOFF,
       data: o.data,
+      tokens: o.tokens,
       serviceEnv: o.serviceEnv ?? (() => ({})),
       nodeAllocatable: o.nodeAllocatable ?? (() => ({ cpuMillis: 0, memoryBytes: o.node.memoryCapacityBytes })),
       liveness: this.probes.livenessFailed,
@@ -175,6 +193,7 @@ export class Kubelet {
         const known = this.desired.get(uid);
         // A new object with the same desired content (e.g. only its status changed) is not a change.
         if (known && sameDesired(known.pod, p)) next.set(uid, known);
+        else if (!known && this.o.admitAny && !this.admitAny(p, src)) continue;
         else if (known || !this.o.admit || src === FILE_SOURCE) next.set(uid, { pod: p, source: src });
         else fresh.push({ pod: p, source: src });
       }
@@ -206,6 +225,14 @@ export class Kubelet {
     for (const uid of changed) this.kick(uid);
   }
 
+  /** HandlePodAdditions: pods being deleted or already terminated are not admitted again. */
+  private admitAny(p: Pod, source: string): boolean {
+    if (p.metadata?.deletionTimestamp || p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed') return true;
+    const r = this.o.admitAny!(p);
+    if (!r.admit) this.reject(p, source, r.reason, r.message);
+    return r.admit;
+  }
+
   private isTerminal(p: Pod): boolean {
     const ph = this.records.get(p.metadata!.uid!)?.status.phase;
     return ph === 'Succeeded' || ph === 'Failed';
@@ -232,6 +259,67 @@ export class Kubelet {
 
   pod(uid: string): PodRecord | undefined {
     return this.records.get(uid);
+  }
+
+  /**
+   * Evicts a pod (the eviction manager's killPodNow): its containers are stopped with `gracePeriodSeconds` (at
+   * least 2 s, as every kill), then it is reported phase Failed with `reason` and `message`, and never runs again
+   * here. Returns at once; podCleanedUp() tells when nothing of it runs. Idempotent; unknown pods are ignored.
+   */
+  evictPod(uid: string, o: { gracePeriodSeconds: number; reason: string; message: string }): void {
+    if (!this.desired.has(uid) || this.evicted.has(uid)) return;
+    this.evicted.set(uid, o);
+    this.kick(uid);
+  }
+
+  /** The pod was evicted and its final Failed status is published (nothing of it runs any more), or it is gone. */
+  podCleanedUp(uid: string): boolean {
+    if (!this.desired.has(uid)) return true;
+    return this.evicted.has(uid) && this.records.get(uid)?.status.phase === 'Failed';
+  }
+
+  /** Desired pods that are not terminal nor evicted, with their source (the eviction manager's activePods). */
+  activePods(): { pod: Pod; source: string }[] {
+    return [...this.desired.values()].filter((d) => !this.evicted.has(d.pod.metadata!.uid!) && !this.isTerminal(d.pod));
+  }
+
+  private evictedReason(uid: string): { phase: 'Failed'; reason: string; message: string } | undefined {
+    const e = this.evicted.get(uid);
+    return e ? { phase: 'Failed', reason: e.reason, message: e.message } : undefined;
+  }
+
+  /** An evicted pod: killed once with the eviction's grace, then reported Failed (killPodNow + the status it set). */
+  private async syncEvicted(pod: Pod, w: Worker, seen: ObservedPod, reasons: Map<string, WaitingReason>, source: string, log: Logger): Promise<boolean> {
+    const e = this.evicted.get(pod.metadata!.uid!)!;
+    const running = seen.containers.some((c) => c.state === 'CONTAINER_RUNNING') || seen.sandboxes.some((s) => s.state === 'SANDBOX_READY');
+    if (running) {
+      try {
+        await killPod({ ...this.deps, log }, pod, seen, e.gracePeriodSeconds);
+      } finally {
+        w.lastSyncEnd = this.clock.now();
+      }
+      this.pleg.trigger();
+      w.dirty = true;
+      return false;
+    }
+    const uid = pod.metadata!.uid!;
+    this.probes.removePod(uid);
+    // killPodNow's status (1.20) carries no container statuses, so `kubectl get pods` shows STATUS Evicted as operators
+    // know it; the conditions (not ready: PodFailed), IPs and start time are kept.
+    const prev = this.records.get(uid);
+    const status = computePodStatus({
+      pod,
+      seen,
+      reasons,
+      hostIP: this.o.hostIP(),
+      previous: prev?.status,
+      now: this.clock.now(),
+      podReason: { phase: 'Failed', reason: e.reason, message: e.message },
+    });
+    delete status.containerStatuses;
+    delete status.initContainerStatuses;
+    if (!prev || prev.pod !== pod || !sameStatus(prev.status, status)) this.publish(uid, { pod, status, version: ++this.version, source });
+    return false;
   }
 
   desiredPod(uid: string): Pod | undefined {
@@ -309,6 +397,7 @@ export class Kubelet {
       previous: prev?.status,
       now: this.clock.now(),
       terminal,
+      podReason: this.evictedReason(uid) ?? (this.deadlineExceeded.has(uid) ? { phase: 'Failed', reason: DEADLINE_REASON, message: DEADLINE_MESSAGE } : undefined),
     });
     if (prev && prev.pod === pod && sameStatus(prev.status, status)) return status;
     this.publish(uid, { pod, status, version: ++this.version, source });
@@ -326,21 +415,52 @@ export class Kubelet {
     if (!reasons) this.reasons.set(uid, (reasons = new Map()));
     const log = this.log.child({ pod: `${pod.metadata!.namespace}/${pod.metadata!.name}`, podUid: uid });
     if (pod.metadata?.deletionTimestamp) return this.syncTerminating(pod, w, seen, reasons, d.source, log);
+    if (this.evicted.has(uid)) return this.syncEvicted(pod, w, seen, reasons, d.source, log);
+    // active_deadline.go: re-read on every sync, so lowering the deadline of a running pod takes effect.
+    const deadline = checkActiveDeadline(pod, earliestStart(this.records.get(uid)?.status.startTime, pod.status?.startTime), this.clock.now());
+    if (deadline.exceeded || this.deadlineExceeded.has(uid)) return this.syncDeadlineExceeded(pod, w, seen, reasons, d.source, log);
     let res;
+    const syncStart = this.clock.now();
     try {
       res = await syncPod({ ...this.deps, log }, pod, seen, reasons);
     } finally {
       w.lastSyncEnd = this.clock.now();
+      this.onPodSync?.(w.lastSyncEnd - syncStart);
     }
     const a = res.actions;
     if (a.createSandbox || a.killPod || a.start.length || a.kill.length) this.pleg.trigger();
     this.statusFor(pod, seen, reasons, d.source);
     this.probes.sync(pod, seen, this.records.get(uid)?.status.podIP ?? '');
-    if (res.requeueAfterMs !== undefined && Number.isFinite(res.requeueAfterMs)) {
-      const ms = Math.max(res.requeueAfterMs, 50);
+    const deadlineMs = checkActiveDeadline(pod, earliestStart(this.records.get(uid)?.status.startTime, pod.status?.startTime), this.clock.now()).remainingMs;
+    const requeueMs = Math.min(res.requeueAfterMs ?? Infinity, deadlineMs ?? Infinity);
+    if (Number.isFinite(requeueMs)) {
+      const ms = Math.max(requeueMs, 50);
       if (w.requeue) clearTimeout(w.requeue);
       w.requeue = setTimeout(() => this.kick(uid), ms);
     }
+    return false;
+  }
+
+  /** A pod past spec.activeDeadlineSeconds: killed once, then reported Failed / DeadlineExceeded. */
+  private async syncDeadlineExceeded(pod: Pod, w: Worker, seen: ObservedPod, reasons: Map<string, WaitingReason>, source: string, log: Logger): Promise<boolean> {
+    const uid = pod.metadata!.uid!;
+    if (!this.deadlineExceeded.has(uid)) {
+      this.deadlineExceeded.add(uid);
+      this.recorder.event(podObjectRef(pod), 'Normal', DEADLINE_REASON, DEADLINE_MESSAGE);
+    }
+    const running = seen.containers.some((c) => c.state === 'CONTAINER_RUNNING') || seen.sandboxes.some((s) => s.state === 'SANDBOX_READY');
+    if (running) {
+      try {
+        await killPod({ ...this.deps, log }, pod, seen);
+      } finally {
+        w.lastSyncEnd = this.clock.now();
+      }
+      this.pleg.trigger();
+      w.dirty = true;
+      return false;
+    }
+    this.probes.removePod(uid);
+    this.statusFor(pod, seen, reasons, source);
     return false;
   }
 
@@ -378,7 +498,11 @@ export class Kubelet {
       if (last) this.recorder.event(podObjectRef(last), 'Normal', 'Killing', 'Pod removed from its source; containers stopped');
     }
     await teardownPodVolumes(this.o.node.rootDir, uid);
+    this.o.data?.releasePod?.(uid);
+    this.o.tokens?.deleteServiceAccountToken?.(uid);
     this.reasons.delete(uid);
+    this.deadlineExceeded.delete(uid);
+    this.evicted.delete(uid);
     this.probes.removePod(uid);
     this.imageManager.forgetPod(uid);
     if (this.records.has(uid)) this.publish(uid, undefined);

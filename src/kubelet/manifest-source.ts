@@ -37,7 +37,9 @@ export function parseManifest(file: string, text: string, nodeName: string): Sou
   try {
     docs = file.endsWith('.json') ? [{ json: JSON.parse(text) as unknown }] : parseAllDocuments(text).map((d) => ({ doc: d }));
   } catch (err) {
-    return { pods, errors: [{ file, reason: 'InvalidManifest', message: `invalid JSON: ${(err as Error).message}` }] };
+    // Node quotes the start of the text in its message: never echo file content (a symlink may point at a secret).
+    const message = (err as Error).message.replace(/"[^"]*"(\.\.\.)?/g, '…');
+    return { pods, errors: [{ file, reason: 'InvalidManifest', message: `invalid JSON: ${message}` }] };
   }
   docs.forEach((d, i) => {
     let obj: unknown;
@@ -47,9 +49,20 @@ export function parseManifest(file: string, text: string, nodeName: string): Sou
         errors.push({ file, document: i, reason: 'InvalidManifest', message: `invalid YAML: ${d.doc.errors.map((e) => e.message.split('\n')[0]).join('; ')}` });
         return;
       }
-      obj = d.doc.toJSON();
+      try {
+        obj = d.doc.toJSON();
+      } catch (err) {
+        // e.g. an alias to an anchor never set: one bad document must not fail the whole folder
+        errors.push({ file, document: i, reason: 'InvalidManifest', message: `invalid YAML: ${(err as Error).message.split('\n')[0]}` });
+        return;
+      }
     }
     if (obj === null || obj === undefined) return; // empty document
+    if (typeof obj !== 'object' || Array.isArray(obj)) {
+      // Not echoed: a scalar document is the whole file (it may be huge, or a secret a symlink points at).
+      errors.push({ file, document: i, reason: 'InvalidManifest', message: `expected a Pod object, got ${Array.isArray(obj) ? 'array' : typeof obj}` });
+      return;
+    }
     const raw = obj as Pod;
     const errs = validatePod(raw);
     const name = typeof raw?.metadata?.name === 'string' ? raw.metadata.name : undefined;

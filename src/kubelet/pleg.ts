@@ -2,11 +2,13 @@
 // inspects only containers whose state changed, keeps the observed state per pod UID, and tells the
 // pod workers which pods changed. Upstream: pkg/kubelet/pleg/generic.go + kubecontainer.Cache.
 // Events are hints; the relist is the truth. Inspections run with bounded concurrency, each with the
-// runtime's own timeout; a failed inspect keeps the old status and is retried on the next relist.
+// runtime's own timeout. A pod with a failed inspect keeps its previous cache entry whole (no partial view: a
+// new container missing from it would be created a second time), is not reported as changed, and is
+// re-inspected next relist; getNewerThan waits for a complete view (generic.go podsToReinspect).
 import { readFile, open } from 'node:fs/promises';
 import type { Container, ContainerStatus, PodSandbox, PodSandboxStatus, RuntimeService } from '../cri/index.ts';
 import { A, L } from '../cri/index.ts';
-import { SyncRunner, type Clock, systemClock, type Logger, RateLimiter } from '../lib/index.ts';
+import { SyncRunner, type Clock, systemClock, type Logger, RateLimiter, isNotFound } from '../lib/index.ts';
 import { emptyObserved, newestFirst, type ObservedPod } from './observed.ts';
 
 export type PlegRuntime = Pick<RuntimeService, 'listContainers' | 'listPodSandbox' | 'containerStatus' | 'podSandboxStatus' | 'events'>;
@@ -70,6 +72,8 @@ async function terminationMessage(c: ContainerStatus): Promise<string> {
 }
 
 export class Pleg {
+  /** Called after each successful relist with its duration (kubelet_pleg_relist_duration_seconds); must not throw. */
+  onRelist?: (durationMs: number) => void;
   private readonly runtime: PlegRuntime;
   private readonly log: Logger;
   private readonly clock: Clock;
@@ -85,7 +89,9 @@ export class Pleg {
   private pods = new Map<string, ObservedPod>();
   private signatures = new Map<string, string>();
   private listeners: ((uid: string) => void)[] = [];
-  private waiters: { after: number; resolve: () => void }[] = [];
+  private waiters: { uid: string; after: number; resolve: () => void }[] = [];
+  /** Pods whose last relist had a failed inspect → start of the last relist that saw them whole (0 = never). */
+  private readonly incomplete = new Map<string, number>();
   private readonly abort = new AbortController();
   private readonly warnLimiter = new RateLimiter(60_000);
   /** Start time of the last successful relist (data is at least this fresh). */
@@ -142,11 +148,20 @@ export class Pleg {
     return [...this.pods.keys()];
   }
 
-  /** Resolves with the pod's observed state from a relist that started after `minTime` (cache.GetNewerThan). */
+  /** Start of the last relist that observed this pod completely (every object inspected). */
+  freshness(uid: string): number {
+    return this.incomplete.get(uid) ?? this.lastRelistStart;
+  }
+
+  /**
+   * Resolves with the pod's observed state from a relist that started after `minTime` and inspected every object
+   * of the pod (cache.GetNewerThan). While the pod's inspects keep failing this does not resolve: acting on a
+   * partial view could start a container that already exists.
+   */
   async getNewerThan(uid: string, minTime: number): Promise<ObservedPod> {
-    if (this.lastRelistStart > minTime) return this.get(uid);
+    if (this.freshness(uid) > minTime) return this.get(uid);
     await new Promise<void>((resolve) => {
-      this.waiters.push({ after: minTime, resolve });
+      this.waiters.push({ uid, after: minTime, resolve });
       this.runner.trigger();
     });
     return this.get(uid);
@@ -176,8 +191,10 @@ export class Pleg {
     }
     const sbIds = new Set(sbList.map((s) => s.id));
     const cIds = new Set(ctrList.map((c) => c.id));
+    const failed = new Set<string>();
     await mapLimit(stale, this.concurrency, async (o) => {
       const isSandbox = 'metadata' in o && !('podSandboxId' in o);
+      const uid = o.labels[L.podUid] ?? ('uid' in o.metadata ? o.metadata.uid : undefined);
       try {
         if (isSandbox) this.sandboxes.set(o.id, await this.runtime.podSandboxStatus(o.id));
         else {
@@ -187,8 +204,15 @@ export class Pleg {
         }
         this.listed.set(o.id, o.state);
       } catch (err) {
-        // Keep what we had; a vanished object disappears with the next list.
-        if (this.warnLimiter.allow(`inspect:${o.id}`)) this.log.warn({ err, id: o.id }, 'inspect failed');
+        // Removed between list and inspect: it is simply gone (the next list agrees).
+        if (isNotFound(err)) {
+          if (isSandbox) sbIds.delete(o.id);
+          else cIds.delete(o.id);
+          return;
+        }
+        // Keep what we had and hold the whole pod back until an inspect succeeds.
+        if (uid) failed.add(uid);
+        if (this.warnLimiter.allow(`inspect:${o.id}`)) this.log.warn({ err, id: o.id, podUid: uid }, 'inspect failed; pod not updated until it succeeds');
       }
     });
     for (const id of this.sandboxes.keys()) if (!sbIds.has(id)) this.sandboxes.delete(id);
@@ -215,16 +239,29 @@ export class Pleg {
       p.containers.sort(newestFirst);
       signatures.set(uid, [...p.sandboxes.map((s) => `${s.id}:${s.state}:${s.network.ip ?? ''}`), ...p.containers.map((c) => `${c.id}:${c.state}`)].join(','));
     }
+    // A pod with a failed inspect keeps its previous entry and signature (upstream: the cache is not updated).
+    for (const uid of failed) {
+      const prev = this.pods.get(uid);
+      if (prev) pods.set(uid, prev);
+      else pods.delete(uid);
+      const prevSig = this.signatures.get(uid);
+      if (prevSig !== undefined) signatures.set(uid, prevSig);
+      else signatures.delete(uid);
+      if (!this.incomplete.has(uid)) this.incomplete.set(uid, this.lastRelistStart);
+    }
+    for (const uid of this.incomplete.keys()) if (!failed.has(uid)) this.incomplete.delete(uid);
     const changed: string[] = [];
     for (const [uid, sig] of signatures) if (this.signatures.get(uid) !== sig) changed.push(uid);
-    for (const uid of this.signatures.keys()) if (!signatures.has(uid)) changed.push(uid);
+    for (const uid of this.signatures.keys()) if (!signatures.has(uid) && !failed.has(uid)) changed.push(uid);
     this.pods = pods;
     this.signatures = signatures;
     this.lastRelistStart = start;
-    const ready = this.waiters.filter((w) => w.after < start);
-    this.waiters = this.waiters.filter((w) => w.after >= start);
+    this.onRelist?.(this.clock.now() - start);
+    const ready = this.waiters.filter((w) => this.freshness(w.uid) > w.after);
+    this.waiters = this.waiters.filter((w) => this.freshness(w.uid) <= w.after);
     for (const w of ready) w.resolve();
-    if (this.waiters.length) this.runner.trigger();
+    // Waiters on a pod whose inspect failed wait for the periodic relist (no hot retry loop against a sick daemon).
+    if (this.waiters.some((w) => !this.incomplete.has(w.uid))) this.runner.trigger();
     for (const uid of changed) for (const l of this.listeners) l(uid);
   }
 }

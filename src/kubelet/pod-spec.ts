@@ -3,6 +3,7 @@
 // defaulted and validated; validation is applied to them too (cheap) so a bad object never reaches Docker.
 import type { Container, Pod, Probe } from 'kubernetes-types/core/v1';
 import { isValidQuantity } from './quantity.ts';
+import { validateSecurityContexts } from './security-context.ts';
 
 export interface FieldError {
   /** Field path as upstream prints it: spec.containers[0].image */
@@ -106,11 +107,82 @@ function validateProbe(errs: FieldError[], path: string, p: unknown): void {
   const handlers = ['exec', 'httpGet', 'tcpSocket', 'grpc'].filter((k) => (probe as Record<string, unknown>)[k] !== undefined);
   if (handlers.length === 0) errs.push({ field: path, detail: 'Required value: must specify a handler type' });
   if (handlers.length > 1) errs.push({ field: `${path}.${handlers[1]}`, detail: 'Forbidden: may not specify more than 1 handler type' });
+  // Handler ports (validateHTTPGetAction / validateTCPSocketAction / validateGRPCAction): a number in range or a name.
+  for (const k of ['httpGet', 'tcpSocket', 'grpc'] as const) {
+    const h = (probe as Record<string, unknown>)[k];
+    if (!checkType(errs, `${path}.${k}`, h, 'object') || !h) continue;
+    const port = (h as { port?: unknown }).port;
+    if (port === undefined) errs.push({ field: `${path}.${k}.port`, detail: 'Required value' });
+    else if (k === 'grpc' && typeof port !== 'number') errs.push({ field: `${path}.${k}.port`, detail: `Invalid value: ${q(port)}: must be a number` });
+    else validatePort(errs, `${path}.${k}.port`, port);
+  }
   for (const k of ['timeoutSeconds', 'periodSeconds', 'successThreshold', 'failureThreshold', 'initialDelaySeconds'] as const) {
     const v = probe[k];
     if (v !== undefined && (typeof v !== 'number' || v < 0 || !Number.isInteger(v)))
       errs.push({ field: `${path}.${k}`, detail: `Invalid value: ${q(v)}: must be greater than or equal to 0` });
   }
+}
+
+const FILE_MODE_MSG = 'must be a number between 0 and 0777 (octal), both inclusive';
+
+/** validation.go validateLocalDescendingPath (+ a NUL byte, which no path on the node can hold). */
+function validateLocalDescendingPath(errs: FieldError[], field: string, target: string): void {
+  if (target.startsWith('/')) errs.push({ field, detail: `Invalid value: ${q(target)}: must be a relative path` });
+  if (target.split('/').includes('..')) errs.push({ field, detail: `Invalid value: ${q(target)}: must not contain '..'` });
+  if (target.includes('\0')) errs.push({ field, detail: `Invalid value: ${q(target)}: must not contain a NUL byte` });
+}
+
+/** validation.go validateLocalNonReservedPath: also no leading `..` in the first name (`..data` is the writer's). */
+function validateLocalNonReservedPath(errs: FieldError[], field: string, target: string): void {
+  validateLocalDescendingPath(errs, field, target);
+  if (target.startsWith('..') && !target.startsWith('../')) errs.push({ field, detail: `Invalid value: ${q(target)}: must not start with '..'` });
+}
+
+function validateMode(errs: FieldError[], field: string, mode: unknown): void {
+  if (mode === undefined) return;
+  if (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || mode > 0o777) errs.push({ field, detail: `Invalid value: ${q(mode)}: ${FILE_MODE_MSG}` });
+}
+
+/** validateKeyToPath / validateDownwardAPIVolumeFile: items of configMap, secret, downwardAPI (and projections). */
+function validateItems(errs: FieldError[], field: string, items: unknown, withKey: boolean): void {
+  if (!checkType(errs, field, items, 'array') || items === undefined) return;
+  (items as { key?: unknown; path?: unknown; mode?: unknown }[]).forEach((it, k) => {
+    const ip = `${field}[${k}]`;
+    if (!checkType(errs, ip, it, 'object')) return;
+    if (withKey && (it.key === undefined || it.key === '')) errs.push({ field: `${ip}.key`, detail: 'Required value' });
+    if (it.path === undefined || it.path === '') errs.push({ field: `${ip}.path`, detail: 'Required value' });
+    else if (checkType(errs, `${ip}.path`, it.path, 'string')) validateLocalNonReservedPath(errs, `${ip}.path`, it.path as string);
+    validateMode(errs, `${ip}.mode`, it.mode);
+  });
+}
+
+type SourceWithItems = { items?: unknown; defaultMode?: unknown };
+
+function validateVolumeSources(errs: FieldError[], vp: string, v: Record<string, unknown>): void {
+  for (const kind of ['configMap', 'secret', 'downwardAPI'] as const) {
+    const src = v[kind] as SourceWithItems | undefined;
+    if (!checkType(errs, `${vp}.${kind}`, src, 'object') || !src) continue;
+    validateItems(errs, `${vp}.${kind}.items`, src.items, kind !== 'downwardAPI');
+    validateMode(errs, `${vp}.${kind}.defaultMode`, src.defaultMode);
+  }
+  const proj = v.projected as { sources?: unknown; defaultMode?: unknown } | undefined;
+  if (!checkType(errs, `${vp}.projected`, proj, 'object') || !proj) return;
+  validateMode(errs, `${vp}.projected.defaultMode`, proj.defaultMode);
+  if (!checkType(errs, `${vp}.projected.sources`, proj.sources, 'array')) return;
+  ((proj.sources ?? []) as Record<string, unknown>[]).forEach((src, j) => {
+    const sp = `${vp}.projected.sources[${j}]`;
+    if (!checkType(errs, sp, src, 'object')) return;
+    for (const kind of ['configMap', 'secret', 'downwardAPI'] as const) {
+      const s2 = src[kind] as SourceWithItems | undefined;
+      if (checkType(errs, `${sp}.${kind}`, s2, 'object') && s2) validateItems(errs, `${sp}.${kind}.items`, s2.items, kind !== 'downwardAPI');
+    }
+    const sat = src.serviceAccountToken as { path?: unknown } | undefined;
+    if (checkType(errs, `${sp}.serviceAccountToken`, sat, 'object') && sat) {
+      if (sat.path === undefined || sat.path === '') errs.push({ field: `${sp}.serviceAccountToken.path`, detail: 'Required value' });
+      else if (checkType(errs, `${sp}.serviceAccountToken.path`, sat.path, 'string'))
+        validateLocalNonReservedPath(errs, `${sp}.serviceAccountToken.path`, sat.path as string);
+    }
+  });
 }
 
 function validatePort(errs: FieldError[], field: string, v: unknown, allowZero = false): void {
@@ -157,12 +229,18 @@ function validateContainers(errs: FieldError[], path: string, list: unknown, nam
         checkType(errs, `${ep}.value`, e.value, 'string');
         if (e.value !== undefined && e.valueFrom !== undefined)
           errs.push({ field: `${ep}.valueFrom`, detail: 'Invalid value: "": may not be specified when `value` is not empty' });
+        else if (checkType(errs, `${ep}.valueFrom`, e.valueFrom, 'object') && e.valueFrom) {
+          const n = ['configMapKeyRef', 'fieldRef', 'resourceFieldRef', 'secretKeyRef'].filter((k) => (e.valueFrom as Record<string, unknown>)[k] !== undefined).length;
+          if (n === 0) errs.push({ field: `${ep}.valueFrom`, detail: 'Invalid value: "": must specify one of: `configMapKeyRef`, `fieldRef`, `resourceFieldRef` or `secretKeyRef`' });
+          else if (n > 1) errs.push({ field: `${ep}.valueFrom`, detail: 'Invalid value: "": may not have more than one field specified at a time' });
+        }
       });
     if (checkType(errs, `${p}.ports`, c.ports, 'array'))
       (c.ports ?? []).forEach((port, j) => {
         const pp = `${p}.ports[${j}]`;
         if (!checkType(errs, pp, port, 'object')) return;
         if (port.containerPort === undefined || port.containerPort === 0) errs.push({ field: `${pp}.containerPort`, detail: 'Required value' });
+        else if (typeof port.containerPort === 'string') errs.push({ field: `${pp}.containerPort`, detail: `Invalid value: ${q(port.containerPort)}: must be between 1 and 65535, inclusive` });
         else validatePort(errs, `${pp}.containerPort`, port.containerPort);
         if (port.hostPort !== undefined && port.hostPort !== 0) validatePort(errs, `${pp}.hostPort`, port.hostPort);
         if (port.protocol !== undefined && !['TCP', 'UDP', 'SCTP'].includes(port.protocol))
@@ -174,6 +252,7 @@ function validateContainers(errs: FieldError[], path: string, list: unknown, nam
         if (!checkType(errs, `${p}.resources.${kind}`, m, 'object') || !m) continue;
         for (const [k, v] of Object.entries(m))
           if (!isValidQuantity(v)) errs.push({ field: `${p}.resources.${kind}[${k}]`, detail: `Invalid value: ${q(v)}: must be a valid quantity` });
+          else if (String(v).trim().startsWith('-')) errs.push({ field: `${p}.resources.${kind}[${k}]`, detail: `Invalid value: ${q(v)}: must be greater than or equal to 0` });
       }
     }
     validateProbe(errs, `${p}.livenessProbe`, c.livenessProbe);
@@ -181,8 +260,17 @@ function validateContainers(errs: FieldError[], path: string, list: unknown, nam
     validateProbe(errs, `${p}.startupProbe`, c.startupProbe);
     if (checkType(errs, `${p}.volumeMounts`, c.volumeMounts, 'array'))
       (c.volumeMounts ?? []).forEach((m, j) => {
+        if (!checkType(errs, `${p}.volumeMounts[${j}]`, m, 'object')) return;
         if (!m?.name) errs.push({ field: `${p}.volumeMounts[${j}].name`, detail: 'Required value' });
         if (!m?.mountPath) errs.push({ field: `${p}.volumeMounts[${j}].mountPath`, detail: 'Required value' });
+        // validateVolumeMounts: upstream names subPath/subPathExpr on the list, not the index.
+        const vm = `${p}.volumeMounts`;
+        if (checkType(errs, `${vm}[${j}].subPath`, m.subPath, 'string') && m.subPath) validateLocalDescendingPath(errs, `${vm}.subPath`, m.subPath);
+        if (checkType(errs, `${vm}[${j}].subPathExpr`, m.subPathExpr, 'string') && m.subPathExpr) {
+          if (m.subPath)
+            errs.push({ field: `${vm}[${j}].subPathExpr`, detail: `Invalid value: ${q(m.subPathExpr)}: subPathExpr and subPath are mutually exclusive` });
+          validateLocalDescendingPath(errs, `${vm}.subPathExpr`, m.subPathExpr);
+        }
       });
   });
 }
@@ -202,7 +290,7 @@ export function validatePod(pod: unknown): FieldError[] {
     else if (checkType(errs, 'metadata.name', name, 'string') && (!DNS1123_SUBDOMAIN.test(name) || name.length > 253))
       errs.push({ field: 'metadata.name', detail: `Invalid value: ${q(name)}: ${SUBDOMAIN_MSG}` });
     const ns = p.metadata.namespace;
-    if (ns !== undefined && checkType(errs, 'metadata.namespace', ns, 'string') && !DNS1123_LABEL.test(ns))
+    if (ns !== undefined && checkType(errs, 'metadata.namespace', ns, 'string') && (!DNS1123_LABEL.test(ns) || ns.length > 63))
       errs.push({ field: 'metadata.namespace', detail: `Invalid value: ${q(ns)}: ${LABEL_MSG}` });
     checkType(errs, 'metadata.labels', p.metadata.labels, 'object');
     checkType(errs, 'metadata.annotations', p.metadata.annotations, 'object');
@@ -232,9 +320,12 @@ export function validatePod(pod: unknown): FieldError[] {
       const vp = `spec.volumes[${i}]`;
       if (!checkType(errs, vp, v, 'object')) return;
       if (!v.name) errs.push({ field: `${vp}.name`, detail: 'Required value' });
+      else if (typeof v.name !== 'string' || !DNS1123_LABEL.test(v.name) || v.name.length > 63)
+        errs.push({ field: `${vp}.name`, detail: `Invalid value: ${q(v.name)}: ${LABEL_MSG}` });
       else if (volNames.has(v.name)) errs.push({ field: `${vp}.name`, detail: `Duplicate value: ${q(v.name)}` });
       else volNames.add(v.name);
       if (v.hostPath && !v.hostPath.path) errs.push({ field: `${vp}.hostPath.path`, detail: 'Required value' });
+      validateVolumeSources(errs, vp, v as unknown as Record<string, unknown>);
     });
   const all = [...(Array.isArray(s.containers) ? s.containers : []), ...(Array.isArray(s.initContainers) ? s.initContainers : [])];
   all.forEach((c) => {
@@ -243,5 +334,6 @@ export function validatePod(pod: unknown): FieldError[] {
       if (m?.name && !volNames.has(m.name))
         errs.push({ field: `spec.containers[${s.containers.indexOf(c)}].volumeMounts.name`, detail: `Not found: ${q(m.name)}` });
   });
+  errs.push(...validateSecurityContexts(p));
   return errs;
 }

@@ -1,9 +1,8 @@
 // The thin executor: carries out the planner's PodActions on the runtime (kuberuntime's SyncPod,
 // killPodWithSyncResult, startContainer), records start failures in the reason cache and emits events
 // with upstream's reasons and messages.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import type { Container, LifecycleHandler, Pod } from 'kubernetes-types/core/v1';
 import type { ContainerStatus, PodSandboxConfig, RuntimeService } from '../cri/index.ts';
 import { A } from '../cri/index.ts';
@@ -16,8 +15,12 @@ import type { EventRecorder, ObjectRef } from './events.ts';
 import type { ImageManager } from './images.ts';
 import { nameOf, type ObservedPod } from './observed.ts';
 import type { WaitingReason } from './pod-status.ts';
-import { podDir, setupPodVolumes, VolumeError } from './volumes.ts';
+import { assertName, containedPath, podDir, PRIVATE_DIR_MODE, setupPodVolumes, isForcedReadOnly, VolumeError, type TokenSource } from './volumes/index.ts';
+import { ContainerConfigError, prepareContainerSubPaths } from './volumes/container-mounts.ts';
 import { runProbe } from './prober.ts';
+import { effectiveSecurityContext, imageUserOrRoot, verifyRunAsNonRoot } from './security-context.ts';
+import { applyPodCgroup } from './pod-cgroup.ts';
+import { buildManagedHostsFile, ETC_HOSTS_PATH, podHostnameAndDomain, shouldMountEtcHosts, writeEtcHostsFile } from './etc-hosts.ts';
 
 /** Minimum grace for a container kill (pkg/kubelet/kuberuntime: minimumGracePeriodInSeconds). */
 const MIN_GRACE_SECONDS = 2;
@@ -32,6 +35,8 @@ export interface PodSyncDeps {
   hostIP: () => string;
   backoff: BackoffPolicy;
   data?: ConfigDataSource;
+  /** Service-account tokens for projected volumes (cluster mode only). */
+  tokens?: TokenSource;
   serviceEnv: (namespace: string) => Record<string, string>;
   liveness?: ProbeVerdict;
   startup?: ProbeVerdict;
@@ -139,14 +144,21 @@ export async function syncPod(deps: PodSyncDeps, pod: Pod, seen: ObservedPod, re
   for (const id of actions.removeContainers) await deps.runtime.removeContainer(id).catch((err: unknown) => log.warn({ err, containerId: id }, 'remove dead container failed'));
   for (const id of actions.removeSandboxes) await deps.runtime.removePodSandbox(id).catch((err: unknown) => log.warn({ err, sandboxId: id }, 'remove dead sandbox failed'));
 
-  if (!actions.createSandbox && actions.start.length === 0) return { actions, requeueAfterMs };
+  const running = seen.containers.some((c) => c.state === 'CONTAINER_RUNNING');
+  if (!actions.createSandbox && actions.start.length === 0 && !(running && hasUpdatableVolumes(pod))) return { actions, requeueAfterMs };
 
+  // Also on syncs that start nothing: secret/configMap/downwardAPI volumes of a running pod follow their
+  // objects (upstream remounts them on every sync; the atomic writer makes an unchanged payload a no-op).
   let volumes: Map<string, string>;
   try {
-    volumes = await setupPodVolumes(pod, { rootDir: deps.node.rootDir, data: deps.data });
+    volumes = await setupPodVolumes(pod, { rootDir: deps.node.rootDir, data: deps.data, tokens: deps.tokens });
+    if (!actions.createSandbox && actions.start.length === 0) return { actions, requeueAfterMs };
   } catch (err) {
-    const msg = err instanceof VolumeError ? err.message : errorMessage(err);
-    deps.recorder.event(podRef, 'Warning', 'FailedMount', `Unable to attach or mount volumes: ${msg}`);
+    // The volume's own MountVolume.SetUp message, as upstream's operation executor reports it.
+    const msg = err instanceof VolumeError ? err.message : `Unable to attach or mount volumes: ${errorMessage(err)}`;
+    log.warn({ err }, 'volume setup failed');
+    deps.recorder.event(podRef, 'Warning', 'FailedMount', msg);
+    if (!actions.createSandbox && actions.start.length === 0) return { actions, requeueAfterMs }; // a refresh: next resync retries
     return { actions, requeueAfterMs: Math.min(requeueAfterMs ?? Infinity, 2000) };
   }
 
@@ -169,6 +181,9 @@ export async function syncPod(deps: PodSyncDeps, pod: Pod, seen: ObservedPod, re
     if (!podIP || actions.createSandbox) podIP = (await deps.runtime.podSandboxStatus(sandboxId!)).network.ip ?? '';
   }
 
+  // The pod cgroup gets the pod's summed limits before its containers start (Docker created it with the sandbox).
+  if (actions.start.length > 0)
+    await applyPodCgroup(pod).catch((err: unknown) => log.warn({ err }, 'pod cgroup limits not applied'));
   for (const s of actions.start) {
     const r = await startContainer(deps, { pod, start: s, sandboxId: sandboxId!, sandboxConfig, volumes, podIP });
     if (r.retryInMs !== undefined) requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, r.retryInMs);
@@ -177,6 +192,8 @@ export async function syncPod(deps: PodSyncDeps, pod: Pod, seen: ObservedPod, re
   }
   return { actions, requeueAfterMs };
 }
+
+const hasUpdatableVolumes = (pod: Pod): boolean => (pod.spec?.volumes ?? []).some(isForcedReadOnly);
 
 interface StartInput {
   pod: Pod;
@@ -213,14 +230,44 @@ async function startContainer(deps: PodSyncDeps, input: StartInput): Promise<{ r
     deps.recorder.event(ref, 'Warning', 'Failed', `Error: ${message}`);
     return { reason: { reason: 'CreateContainerConfigError', message }, retryInMs: 10_000 };
   }
+  const pd = podDir(deps.node.rootDir, pod.metadata?.uid ?? '');
+  let subPaths: Map<number, string>;
+  try {
+    subPaths = await prepareContainerSubPaths({ container: c, volumes: input.volumes, podDir: pd, envs, log: deps.log });
+  } catch (err) {
+    const message = err instanceof ContainerConfigError ? err.message : errorMessage(err);
+    deps.recorder.event(ref, 'Warning', 'Failed', `Error: ${message}`);
+    return { reason: { reason: 'CreateContainerConfigError', message }, retryInMs: 10_000 };
+  }
   let terminationMessageFile: string | undefined;
   if (c.terminationMessagePath) {
-    const dir = path.join(podDir(deps.node.rootDir, pod.metadata!.uid!), 'containers', c.name);
-    await mkdir(dir, { recursive: true });
-    terminationMessageFile = path.join(dir, randomBytes(4).toString('hex'));
+    // kuberuntime makeMounts: create the file, then chmod 0666 (the create's mode is cut by the umask)
+    // so a container running as any user can write its message.
+    const dir = containedPath(pd, 'containers', assertName(c.name, 'container name'));
+    await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+    terminationMessageFile = containedPath(dir, randomBytes(4).toString('hex'));
     await writeFile(terminationMessageFile, '', { mode: 0o666 });
+    await chmod(terminationMessageFile, 0o666);
   }
-  const config = buildContainerConfig({ pod, start, envs, volumes: input.volumes, node: deps.node, terminationMessageFile });
+  let config;
+  try {
+    // kuberuntime generateContainerConfig: runAsNonRoot is checked against the image's user.
+    if (effectiveSecurityContext(pod, c).runAsNonRoot) {
+      const st = await deps.images.imageStatus(img.imageRef);
+      const refusal = verifyRunAsNonRoot(pod, c, imageUserOrRoot({ uid: st.uid, username: st.username }));
+      if (refusal) throw new Error(refusal);
+    }
+    config = buildContainerConfig({ pod, start, envs, volumes: input.volumes, subPaths, node: deps.node, terminationMessageFile });
+    if (shouldMountEtcHosts(pod, c, [input.podIP])) {
+      const { hostname, hostDomain } = podHostnameAndDomain(pod, deps.node.clusterDomain);
+      const hosts = buildManagedHostsFile({ podIPs: [input.podIP], hostname, hostDomain, hostAliases: pod.spec?.hostAliases });
+      config.mounts.push({ containerPath: ETC_HOSTS_PATH, hostPath: await writeEtcHostsFile(pd, hosts) });
+    }
+  } catch (err) {
+    const message = errorMessage(err);
+    deps.recorder.event(ref, 'Warning', 'Failed', `Error: ${message}`);
+    return { reason: { reason: 'CreateContainerConfigError', message }, retryInMs: 10_000 };
+  }
   let id: string;
   try {
     id = await deps.runtime.createContainer(input.sandboxId, config, input.sandboxConfig);

@@ -9,6 +9,7 @@ import { errorMessage, type Clock, type Logger, systemClock } from '../lib/index
 import type { EventRecorder } from './events.ts';
 import { nameOf, type ObservedPod } from './observed.ts';
 import { podObjectRef } from './pod-sync.ts';
+import { runGrpcProbe } from './grpc-probe.ts';
 
 export type ProbeType = 'liveness' | 'readiness' | 'startup';
 type Result = 'success' | 'failure' | 'unknown';
@@ -98,7 +99,11 @@ export async function runProbe(
       });
     });
   }
-  return { result: 'failure', output: 'probe has no handler (grpc probes are not supported)' };
+  if (probe.grpc) {
+    // The target is always the pod's IP; the port is a number (validation rejects names).
+    return runGrpcProbe({ host: podIP, port: probe.grpc.port, service: probe.grpc.service, timeoutMs });
+  }
+  return { result: 'failure', output: 'probe has no handler' };
 }
 
 interface Worker {
@@ -127,7 +132,19 @@ export interface ProbeManagerOptions {
   onChange: (uid: string) => void;
 }
 
+/** One probe run, for prober_probe_total (pkg/kubelet/prober/prober_manager.go ProberResults). */
+export interface ProbeRun {
+  probeType: ProbeType;
+  result: 'successful' | 'failed' | 'unknown';
+  container: string;
+  pod: string;
+  namespace: string;
+  podUid: string;
+}
+
 export class ProbeManager {
+  /** Called after every probe run (set by the composition root for /metrics/probes); must not throw. */
+  onProbeRun?: (run: ProbeRun) => void;
   private readonly o: ProbeManagerOptions;
   private readonly clock: Clock;
   private readonly workers = new Map<string, Worker>();
@@ -236,6 +253,14 @@ export class ProbeManager {
     const out = await runProbe(w.probe, spec, p.podIP, w.containerId, this.o.runtime);
     if (w.stopped) return;
     const result: Result = out.result;
+    this.onProbeRun?.({
+      probeType: w.type,
+      result: result === 'success' ? 'successful' : 'failed',
+      container: w.containerName,
+      pod: p.pod.metadata?.name ?? '',
+      namespace: p.pod.metadata?.namespace ?? '',
+      podUid: w.uid,
+    });
     if (result === 'failure') {
       this.o.recorder.event(podObjectRef(p.pod, `spec.containers{${w.containerName}}`), 'Warning', 'Unhealthy', `${capitalized[w.type]} probe failed: ${out.output}`);
     }

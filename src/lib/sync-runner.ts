@@ -35,6 +35,8 @@ export class SyncRunner {
   lastSuccessAt = 0;
   lastError: string | undefined;
   runs = 0;
+  /** When the runner was made (healthy() grace before the first success), on the injected clock. */
+  private readonly createdAt: number;
 
   constructor(opts: SyncRunnerOptions) {
     this.o = {
@@ -46,6 +48,7 @@ export class SyncRunner {
       clock: systemClock,
       ...opts,
     };
+    this.createdAt = this.o.clock.now();
   }
 
   /** Starts periodic runs (and one immediate run). */
@@ -77,8 +80,6 @@ export class SyncRunner {
     if (this.lastSuccessAt === 0) return this.o.clock.now() - this.createdAt < this.o.unhealthyAfterMs;
     return this.o.clock.now() - this.lastSuccessAt < this.o.unhealthyAfterMs;
   }
-
-  private readonly createdAt = Date.now();
 
   private schedule(delayMs: number): void {
     if (this.stopped || this.running) return;

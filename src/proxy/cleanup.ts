@@ -18,6 +18,8 @@ import {
 } from './chain-names.ts';
 import { type BackendChoice, type IptablesBackend, type IptablesExecutor, createIptablesExecutor, resolveBinaries } from './executor.ts';
 import { type SavedState, parseIptablesSave, ruleTarget } from './iptables-save.ts';
+import { deleteTable, nftInstalled } from './nftables/executor.ts';
+import { T as NFT_TABLE } from './nftables/names.ts';
 
 const MANAGED: Record<string, readonly string[]> = {
   nat: [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ, KUBE_PROXY_CANARY],
@@ -93,7 +95,8 @@ export function computeCleanupPlan(observed: SavedState): CleanupPlan {
 }
 
 export interface CleanupResult {
-  backend: IptablesBackend;
+  /** `nftables`: the nftables mode's `ip kube-proxy` table (chains lists it when it was deleted). */
+  backend: IptablesBackend | 'nftables';
   chains: string[];
   rules: string[];
   kept: string[];
@@ -112,12 +115,28 @@ export interface RunCleanupOptions {
   netns?: string;
   log: Logger;
   signal?: AbortSignal;
+  /** Which proxy modes' rules to remove (default both: switching modes leaves the other mode's rules). */
+  modes?: readonly ('iptables' | 'nftables')[];
+}
+
+/**
+ * Deletes the nftables mode's table (upstream nftables CleanupLeftovers). Returns a result only when there was a
+ * table to delete (nothing when nft is not installed or the table is absent).
+ */
+export async function cleanupNftables(opts: { netns?: string; log: Logger; signal?: AbortSignal }): Promise<CleanupResult | undefined> {
+  if (!(await nftInstalled())) return undefined;
+  const existed = await deleteTable({ netns: opts.netns, signal: opts.signal });
+  opts.log.info({ table: NFT_TABLE, deleted: existed }, 'nftables cleanup done');
+  return existed ? { backend: 'nftables', chains: [NFT_TABLE], rules: [], kept: [] } : undefined;
 }
 
 /** `berth cleanup`. Logs what it removed per backend; throws the first failure after trying every backend. */
 export async function runCleanup(opts: RunCleanupOptions): Promise<CleanupResult[]> {
+  const modes = opts.modes ?? ['iptables', 'nftables'];
   const backends: BackendChoice[] = [];
-  if (opts.backend === 'all') {
+  if (!modes.includes('iptables')) {
+    // nftables only
+  } else if (opts.backend === 'all') {
     for (const b of ['legacy', 'nft'] as const) if (await resolveBinaries(b)) backends.push(b);
   } else backends.push(opts.backend);
   const results: CleanupResult[] = [];
@@ -130,6 +149,15 @@ export async function runCleanup(opts: RunCleanupOptions): Promise<CleanupResult
       opts.log.info({ backend: r.backend, chains: r.chains.length, jumpRules: r.rules.length, kept: r.kept }, 'iptables cleanup done');
     } catch (err: unknown) {
       opts.log.error({ err: errorMessage(err), backend: b }, 'iptables cleanup failed');
+      firstError ??= err;
+    }
+  }
+  if (modes.includes('nftables')) {
+    try {
+      const r = await cleanupNftables(opts);
+      if (r) results.push(r);
+    } catch (err: unknown) {
+      opts.log.error({ err: errorMessage(err) }, 'nftables cleanup failed');
       firstError ??= err;
     }
   }

@@ -4,10 +4,10 @@ import { InvalidConfigError } from '../lib/index.ts';
 import type { BackendChoice } from './executor.ts';
 import { canonicalCIDR } from './ip.ts';
 
-export type ProxyMode = 'iptables' | 'none';
+export type ProxyMode = 'iptables' | 'nftables' | 'none';
 
 export interface ProxyConfig {
-  /** --proxy-mode: `none` turns the proxy off. */
+  /** --proxy-mode: iptables (kube-proxy's iptables layout), nftables (its nftables mode), `none` turns the proxy off. */
   mode: ProxyMode;
   /** --iptables-backend: follow the host (auto), or force legacy / nft. */
   backend: BackendChoice;
@@ -66,7 +66,7 @@ export const DEFAULT_PROXY_CONFIG: Readonly<ProxyConfig> = Object.freeze({
 /** Problems of a (partial) proxy config, all at once; empty when valid. Pure. */
 export function validateProxyConfig(c: Partial<ProxyConfig>): string[] {
   const problems: string[] = [];
-  if (c.mode !== undefined && c.mode !== 'iptables' && c.mode !== 'none') problems.push(`proxy mode must be iptables or none, got ${String(c.mode)}`);
+  if (c.mode !== undefined && !['iptables', 'nftables', 'none'].includes(c.mode)) problems.push(`proxy mode must be iptables, nftables or none, got ${String(c.mode)}`);
   if (c.backend !== undefined && !['auto', 'legacy', 'nft'].includes(c.backend)) problems.push(`iptables backend must be auto, legacy or nft, got ${String(c.backend)}`);
   const posInt = (k: keyof ProxyConfig, min = 0): void => {
     const v = c[k];

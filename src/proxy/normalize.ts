@@ -40,6 +40,9 @@ function canonicalIPv4(s: string): string | undefined {
   return n === undefined ? undefined : formatIPv4(n);
 }
 
+/** DNS-1123 label (namespaces, Service names, port names are all within it). */
+const API_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
 export function serviceKey(meta: { namespace?: string; name?: string } | undefined): string {
   return `${meta?.namespace ?? ''}/${meta?.name ?? ''}`;
 }
@@ -54,6 +57,9 @@ export function normalizeService(svc: Service): Normalized<ServicePortInfo[]> {
   const name = svc.metadata?.name ?? '';
   const service = `${namespace}/${name}`;
   if (!spec || !namespace || !name) return { value: [], problems: spec ? ['missing namespace or name'] : [] };
+  // Names end up in rule comments and chain-name hashes: anything the API server would not accept (a quote, a
+  // newline) could break or inject into the iptables-restore input, so such a Service is ignored whole.
+  if (!API_NAME.test(namespace) || !API_NAME.test(name)) return { value: [], problems: ['invalid namespace or name'] };
   if (spec.type === 'ExternalName') return { value: [], problems };
 
   // GetClusterIPByFamily: the IPv4 entry of clusterIPs, else clusterIP when it is IPv4.
@@ -135,6 +141,10 @@ export function normalizeService(svc: Service): Normalized<ServicePortInfo[]> {
   const seen = new Set<string>();
   for (const p of spec.ports ?? []) {
     const portName = p.name ?? '';
+    if (typeof portName !== 'string' || (portName !== '' && !API_NAME.test(portName))) {
+      problems.push(`port ${JSON.stringify(portName)}: invalid name`);
+      continue;
+    }
     const protocol = parseProtocol(p.protocol);
     if (!protocol) {
       problems.push(`port ${JSON.stringify(portName)}: unsupported protocol ${JSON.stringify(p.protocol)}`);

@@ -53,6 +53,15 @@
 #                               lifecycle (NotReady/taints/eviction), GC, namespace deletion,
 #                               scheduling of pods without nodeName. Default 0 = etcd+apiserver only.
 #                               With RIG_CONTROLLERS=1, RIG_SA_ADMISSION defaults to 1.
+#   RIG_PROFILE=default         bound-token = what every current (>= 1.22) API server gives each pod: ServiceAccount
+#                               admission on, kube-apiserver with --feature-gates=BoundServiceAccountTokenVolume=true
+#                               (alpha in 1.20) and --api-audiences, so every pod gets a projected `kube-api-access-*`
+#                               volume (TokenRequest token, `kube-root-ca.crt` ConfigMap, namespace). The ConfigMap
+#                               comes from kube-controller-manager's root-ca-cert-publisher (feature RootCAConfigMap,
+#                               beta and on by default in 1.20), the default ServiceAccounts from its SA controller,
+#                               so this profile implies RIG_CONTROLLERS=1 and RIG_SA_ADMISSION=1. Switching profile
+#                               restarts kube-apiserver (needs RIG_RESTART_ON_CHANGE=1): other users of the rig
+#                               see it go away for a few seconds. The running profile: $RUN/kube-apiserver.profile.
 #
 # Deviations from a stock v1.20.2 build (both needed because Debian bookworm only has Go 1.19):
 #   * pkg/generated/openapi is generated with `make gen_openapi` (not shipped in the tarball)
@@ -75,7 +84,10 @@ SCHED_PORT=${RIG_SCHED_PORT:-10259}
 ETCD_DATA=${RIG_ETCD_DATA:-$RIG/etcd}
 NODES=${RIG_NODES:-node-1}
 CONTROLLERS=${RIG_CONTROLLERS:-0}
+PROFILE=${RIG_PROFILE:-default}
+[ "$PROFILE" = bound-token ] && CONTROLLERS=1
 SA_ADMISSION=${RIG_SA_ADMISSION:-$CONTROLLERS}
+[ "$PROFILE" = bound-token ] && SA_ADMISSION=1
 BINS="kube-apiserver"
 [ "$CONTROLLERS" = 1 ] && BINS="kube-apiserver kube-controller-manager kube-scheduler"
 K8S_VERSION=v1.20.2
@@ -85,6 +97,7 @@ ENDPOINT=https://127.0.0.1:$PORT
 log() { printf '[berth-e2e %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root"
+case $PROFILE in default|bound-token) ;; *) die "RIG_PROFILE=$PROFILE: expected default or bound-token" ;; esac
 
 # ---------------------------------------------------------------- process helpers
 # pid_alive NAME BINARY -> 0 if the PID saved in $RUN/NAME.pid is alive and runs BINARY
@@ -139,6 +152,7 @@ do_status() {
     case ${n%%:*} in kube-controller-manager|kube-scheduler) [ -f "$RUN/${n%%:*}.pid" ] || continue;; esac
     if pid_alive "${n%%:*}" "${n#*:}"; then echo "${n%%:*}: running (pid $(cat "$RUN/${n%%:*}.pid"))"; else echo "${n%%:*}: not running"; rc=1; fi
   done
+  echo "profile: $(cat "$RUN/kube-apiserver.profile" 2>/dev/null || echo default)"
   if [ -f "$RIG/admin.token" ]; then
     echo "readyz: $(curl -s --max-time 3 --cacert "$PKI/ca.crt" -H "Authorization: Bearer $(cat "$RIG/admin.token")" "$ENDPOINT/readyz" || echo unreachable)"
   fi
@@ -436,6 +450,10 @@ start_etcd() {
 start_apiserver() {
   local disable=""
   [ "$SA_ADMISSION" = 1 ] || disable="--disable-admission-plugins=ServiceAccount"
+  local profile_flags=""
+  if [ "$PROFILE" = bound-token ]; then
+    profile_flags="--feature-gates=BoundServiceAccountTokenVolume=true --api-audiences=https://kubernetes.default.svc.cluster.local"
+  fi
   # Notes: --advertise-address=127.0.0.1 + --endpoint-reconciler-type=none because Endpoints
   # validation rejects loopback IPs, so the default "lease" reconciler could never write
   # default/kubernetes endpoints for 127.0.0.1 (left empty instead). No --kubelet-certificate-authority:
@@ -452,7 +470,7 @@ start_apiserver() {
     --service-account-issuer=https://kubernetes.default.svc.cluster.local
     --service-cluster-ip-range=10.96.0.0/12
     --authorization-mode=Node,RBAC
-    --enable-admission-plugins=NodeRestriction $disable
+    --enable-admission-plugins=NodeRestriction $disable $profile_flags
     --allow-privileged=true
     --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt"
     --kubelet-client-key="$PKI/apiserver-kubelet-client.key"
@@ -482,6 +500,7 @@ start_apiserver() {
   local t0; t0=$(date +%s%N)
   start_bg kube-apiserver "$BIN/kube-apiserver" "${args[@]}"
   echo "${args[*]}" >"$RUN/kube-apiserver.args"
+  echo "$PROFILE" >"$RUN/kube-apiserver.profile"
   local auth=(--cacert "$PKI/ca.crt" -H "Authorization: Bearer $(cat "$RIG/admin.token")")
   for _ in $(seq 600); do
     if [ "$(curl -s --max-time 2 "${auth[@]}" "$ENDPOINT/readyz" 2>/dev/null)" = ok ]; then

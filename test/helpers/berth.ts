@@ -1,6 +1,6 @@
 // Runs the real berth CLI (`node src/cli/main.ts run …`) as a child process for integration and e2e tests,
 // with its own node name, state directory and read-only port, and cleans up the Docker objects it made.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, createWriteStream, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -92,7 +92,8 @@ export class BerthProcess {
   /** SIGTERM and wait for exit; resolves with the exit code. */
   async stop(): Promise<number | null> {
     const c = this.child;
-    if (!c || c.exitCode !== null) return c?.exitCode ?? null;
+    // A child killed by a signal has exitCode null and signalCode set: it is gone too.
+    if (!c || c.exitCode !== null || c.signalCode !== null) return c?.exitCode ?? null;
     const done = new Promise<number | null>((r) => c.once('exit', (code) => r(code)));
     c.kill('SIGTERM');
     const t = setTimeout(() => c.kill('SIGKILL'), 15_000);
@@ -103,7 +104,7 @@ export class BerthProcess {
   }
 
   alive(): boolean {
-    return !!this.child && this.child.exitCode === null;
+    return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
   }
 
   async pods(): Promise<BerthPods> {
@@ -124,6 +125,10 @@ export class BerthProcess {
   async cleanup(): Promise<void> {
     await this.stop();
     for (const c of await this.containers()) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    // A stopped berth leaves its pods' mounts (tmpfs volumes, subPath binds) in place, as a kubelet does: unmount them.
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '');
+    for (const mp of mounts.filter((m) => m.startsWith(this.rootDir + '/')).sort((a, b) => b.length - a.length))
+      spawnSync('umount', ['-l', mp], { timeout: 10_000 });
   }
 }
 

@@ -167,7 +167,7 @@ describe('loadConfig', () => {
   it.each([
     [['--max-pods=0'], '--max-pods must be at least 1'],
     [['--crash-loop-backoff-initial=10m'], '--crash-loop-backoff-initial must be > 0 and <= --crash-loop-backoff-max'],
-    [['--proxy-mode=ipvs'], '--proxy-mode: "ipvs" is not iptables or none'],
+    [['--proxy-mode=ipvs'], '--proxy-mode: "ipvs" is not iptables, nftables or none'],
     [['--iptables-backend=bpf'], '--iptables-backend: "bpf" is not legacy or nft'],
     [['--node-ip=my-host'], '--node-ip: "my-host" is not an IP address'],
     [['--hostname-override=bad_name'], 'node name "bad_name" is not a valid DNS subdomain'],

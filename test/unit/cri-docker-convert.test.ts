@@ -494,6 +494,6 @@ describe('events and images', () => {
   it('maps image config', () => {
     expect(
       toImage({ Id: 'sha256:i', RepoTags: ['a:1', '<none>:<none>'], RepoDigests: [], Size: 10, Config: { StopSignal: 'SIGUSR1', User: '101' } }),
-    ).toEqual({ id: 'sha256:i', repoTags: ['a:1'], repoDigests: [], sizeBytes: 10, stopSignal: 'SIGUSR1', user: '101' });
+    ).toEqual({ id: 'sha256:i', repoTags: ['a:1'], repoDigests: [], sizeBytes: 10, stopSignal: 'SIGUSR1', user: '101', uid: 101 });
   });
 });

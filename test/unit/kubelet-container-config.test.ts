@@ -89,13 +89,14 @@ describe('podCgroupParent (cgroupfs naming)', () => {
 });
 
 describe('buildContainerConfig', () => {
-  const build = (c: Container, o: { p?: Pod; start?: Partial<ContainerToStart>; envs?: { key: string; value: string }[]; volumes?: Map<string, string>; terminationMessageFile?: string } = {}) => {
+  const build = (c: Container, o: { p?: Pod; start?: Partial<ContainerToStart>; envs?: { key: string; value: string }[]; volumes?: Map<string, string>; subPaths?: Map<number, string>; terminationMessageFile?: string } = {}) => {
     const p = o.p ?? pod({ containers: [c] });
     return buildContainerConfig({
       pod: p,
       start: { spec: c, kind: 'app', restartCount: 0, ...o.start },
       envs: o.envs ?? [],
       volumes: o.volumes ?? new Map(),
+      subPaths: o.subPaths,
       node: NODE,
       terminationMessageFile: o.terminationMessageFile,
     });
@@ -116,7 +117,7 @@ describe('buildContainerConfig', () => {
     expect(build(spec('app'), { envs }).envs).toEqual(envs);
   });
 
-  it('mounts: host path from the volume map, subPath, readOnly, propagation; unknown volumes skipped', () => {
+  it('mounts: host path from the volume map, prepared subPath target, readOnly, propagation; unknown volumes skipped', () => {
     const c = spec('app', {
       volumeMounts: [
         { name: 'data', mountPath: '/data' },
@@ -132,9 +133,10 @@ describe('buildContainerConfig', () => {
       ['shared', '/srv/shared'],
       ['host', '/'],
     ]);
-    expect(build(c, { volumes, terminationMessageFile: '/var/lib/berth/pods/uid-1/containers/app/termination-log' }).mounts).toEqual([
+    const subPaths = new Map([[1, '/var/lib/berth/pods/uid-1/volume-subpaths/conf/app/1']]);
+    expect(build(c, { volumes, subPaths, terminationMessageFile: '/var/lib/berth/pods/uid-1/containers/app/termination-log' }).mounts).toEqual([
       { containerPath: '/data', hostPath: '/var/lib/berth/pods/uid-1/volumes/data', readonly: false, propagation: 'private' },
-      { containerPath: '/etc/app', hostPath: '/var/lib/berth/pods/uid-1/volumes/conf/app.d', readonly: true, propagation: 'private' },
+      { containerPath: '/etc/app', hostPath: '/var/lib/berth/pods/uid-1/volume-subpaths/conf/app/1', readonly: true, propagation: 'private' },
       { containerPath: '/mnt', hostPath: '/srv/shared', readonly: false, propagation: 'rshared' },
       { containerPath: '/host', hostPath: '/', readonly: false, propagation: 'rslave' },
     ]);

@@ -196,6 +196,23 @@ export function buildMountBinding(m: Mount): string {
   return attrs.length ? `${bind}:${attrs.join(',')}` : bind;
 }
 
+/**
+ * cri-dockerd getSeccompDockerOpts / getAppArmorOpts: Unconfined (or unset) → `seccomp=unconfined`,
+ * RuntimeDefault → Docker's default profile (no option), Localhost → the profile's JSON inline.
+ * AppArmor: `apparmor=<name>` for localhost/<name>; runtime/default is Docker's default.
+ */
+export function buildSeccompAndAppArmorOpts(sc: LinuxContainerSecurityContext, seccompProfileJson?: string): string[] {
+  const out: string[] = [];
+  const p = sc.seccomp;
+  if (!p || p.profileType === 'Unconfined') out.push('seccomp=unconfined');
+  else if (p.profileType === 'Localhost') {
+    if (seccompProfileJson === undefined) throw new Error(`cannot load seccomp profile ${JSON.stringify(p.localhostRef)}: not read`);
+    out.push(`seccomp=${seccompProfileJson}`);
+  }
+  if (sc.apparmorProfile?.startsWith('localhost/')) out.push(`apparmor=${sc.apparmorProfile.slice('localhost/'.length)}`);
+  return out;
+}
+
 /** security_context.go modifyContainerConfig: runAsUser[:runAsGroup], or the user name. */
 export function buildUser(sc: LinuxContainerSecurityContext | undefined): string | undefined {
   if (!sc) return undefined;
@@ -300,6 +317,8 @@ export function buildContainerCreateOptions(input: {
   cgroupParent?: string;
   hostCaps: HostCaps;
   log: LogOptions;
+  /** Compacted JSON of a Localhost seccomp profile (read by the runtime from localhostRef). */
+  seccompProfileJson?: string;
 }): DockerCreateOptions {
   const { config, sandboxConfig, podSandboxId, hostCaps } = input;
   const sc = config.linux?.securityContext;
@@ -345,6 +364,9 @@ export function buildContainerCreateOptions(input: {
     if (sc.capabilities?.addCapabilities?.length) hc.CapAdd = [...sc.capabilities.addCapabilities];
     if (sc.capabilities?.dropCapabilities?.length) hc.CapDrop = [...sc.capabilities.dropCapabilities];
     if (sc.noNewPrivs) hc.SecurityOpt = [...(hc.SecurityOpt ?? []), 'no-new-privileges'];
+    hc.SecurityOpt = [...buildSeccompAndAppArmorOpts(sc, input.seccompProfileJson), ...(hc.SecurityOpt ?? []).filter((o) => !o.startsWith('seccomp='))];
+    if (sc.maskedPaths) hc.MaskedPaths = [...sc.maskedPaths];
+    if (sc.readonlyPaths) hc.ReadonlyPaths = [...sc.readonlyPaths];
     if (sc.privileged) applyPrivileged(hc, hostCaps);
   }
   const opts: DockerCreateOptions = {
@@ -645,6 +667,12 @@ export function toImage(i: DockerImageInspect | DockerImageSummary): Image {
   };
   const cfg = 'Config' in i ? i.Config : undefined;
   if (cfg?.StopSignal) img.stopSignal = cfg.StopSignal;
-  if (cfg?.User) img.user = cfg.User;
+  if (cfg?.User) {
+    img.user = cfg.User;
+    // getUserFromImageUser: `user[:group]`, the user numeric → uid, else a name.
+    const user = cfg.User.split(':')[0] ?? '';
+    if (/^[+-]?\d+$/.test(user)) img.uid = Number(user);
+    else if (user) img.username = user;
+  }
   return img;
 }

@@ -3,6 +3,7 @@
 // the only place that knows Docker's shapes and errors; it also owns berth's locally built pause image and the
 // host capability probe that decides how privileged containers and negative oom_score_adj are expressed.
 export { DockerRuntime, type DockerRuntimeOptions } from './runtime.ts';
+export { DockerStreamingRuntime, type DockerStreamingOptions } from './streaming.ts';
 export { PAUSE_IMAGE, buildPauseBinary, buildPauseImageTar } from './pause-image.ts';
 export { type HostCaps, readHostCaps, computeHostCaps, FULL_HOST_CAPS } from './host-caps.ts';
 export { buildTar, type TarEntry } from './tar.ts';

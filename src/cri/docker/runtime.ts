@@ -1,7 +1,7 @@
 // DockerRuntime: the CRI RuntimeService + ImageService over the Docker Engine API, behaving like cri-dockerd
 // (Mirantis/cri-dockerd core/*.go, formerly kubelet's dockershim). Every Docker call has its own deadline;
 // errors are translated at this boundary (see errors.ts); the Docker-shape decisions live in convert.ts.
-import { mkdir, symlink, unlink } from 'node:fs/promises';
+import { mkdir, readFile, symlink, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import Dockerode from 'dockerode';
 import type { Logger } from '../../lib/logger.ts';
@@ -49,6 +49,7 @@ import {
 } from './convert.ts';
 import { engineMessage, isAbortError, statusCodeOf, translateDockerError } from './errors.ts';
 import { readMultiplexed } from './exec.ts';
+import { legacyLogSymlink } from './log-links.ts';
 import { type HostCaps, buildPrivilegedSettings, readHostCaps } from './host-caps.ts';
 import { PAUSE_IMAGE, followJsonStream, importPauseImage, isLocalPauseImage } from './pause-image.ts';
 
@@ -309,6 +310,16 @@ export class DockerRuntime implements RuntimeService, ImageService {
 
   async createContainer(podSandboxId: string, config: ContainerConfig, sandboxConfig: PodSandboxConfig): Promise<string> {
     const sandbox = await this.inspectContainer(podSandboxId);
+    const seccomp = config.linux?.securityContext?.seccomp;
+    let seccompProfileJson: string | undefined;
+    if (seccomp?.profileType === 'Localhost') {
+      // cri-dockerd getSeccompDockerOpts: Docker takes the profile inline, compacted.
+      try {
+        seccompProfileJson = JSON.stringify(JSON.parse(await readFile(seccomp.localhostRef, 'utf8')));
+      } catch (err) {
+        throw new Error(`cannot load seccomp profile ${JSON.stringify(seccomp.localhostRef)}: ${(err as Error).message}`);
+      }
+    }
     const opts = buildContainerCreateOptions({
       podSandboxId: sandbox.Id,
       config,
@@ -316,6 +327,7 @@ export class DockerRuntime implements RuntimeService, ImageService {
       cgroupParent: sandbox.HostConfig?.CgroupParent || undefined,
       hostCaps: this.hostCaps,
       log: this.logOptions,
+      seccompProfileJson,
     });
     return this.createWithRecovery(opts);
   }
@@ -341,6 +353,12 @@ export class DockerRuntime implements RuntimeService, ImageService {
       await mkdir(dirname(path), { recursive: true });
       await unlink(path).catch(() => undefined);
       await symlink(r.LogPath, path);
+      const legacy = legacyLogSymlink(path, r.Config?.Labels ?? {}, r.Id);
+      if (legacy) {
+        await mkdir(dirname(legacy), { recursive: true });
+        await unlink(legacy).catch(() => undefined);
+        await symlink(path, legacy);
+      }
     } catch (err: unknown) {
       this.log.warn({ err, containerId: id }, 'container log symlink failed');
     }
@@ -352,13 +370,17 @@ export class DockerRuntime implements RuntimeService, ImageService {
 
   async removeContainer(id: string): Promise<void> {
     let logPath: string | undefined;
+    let legacy: string | undefined;
     try {
-      logPath = (await this.inspectContainer(id)).Config?.Labels?.[L.containerLogPath];
+      const r = await this.inspectContainer(id);
+      logPath = r.Config?.Labels?.[L.containerLogPath];
+      legacy = logPath ? legacyLogSymlink(logPath, r.Config?.Labels ?? {}, r.Id) : undefined;
     } catch (err: unknown) {
       if (isNotFound(err)) return;
       throw err;
     }
     if (logPath) await unlink(logPath).catch(() => undefined);
+    if (legacy) await unlink(legacy).catch(() => undefined);
     await this.removeRaw(id);
   }
 

@@ -4,13 +4,37 @@
 // a pod's status goes to, and what status the server holds.
 import type { Pod } from 'kubernetes-types/core/v1';
 import { Informer, resources, type KubeApi } from '../../kube/index.ts';
-import { SyncRunner, type Logger } from '../../lib/index.ts';
+import { RateLimiter, SyncRunner, type Logger } from '../../lib/index.ts';
 import type { Kubelet } from '../kubelet.ts';
 import { FILE_SOURCE } from '../manifest-source.ts';
+import { formatFieldErrors, validatePod, type FieldError } from '../pod-spec.ts';
 import { CONFIG_HASH_ANNOTATION, isMirrorPod, MIRROR_ANNOTATION, MirrorPodManager } from './mirror-pods.ts';
 import type { ApiPodRef } from './status-manager.ts';
 
 export const API_SOURCE = 'api';
+
+/**
+ * Problems with a pod from the API server that would make berth act on it wrongly or throw: the manifest checks
+ * (pod-spec.ts) plus what only a server object has (uid, namespace). The API server validates pods already; this
+ * guards against a broken or hostile server, a proxy in between, or a version skew (empty = usable).
+ */
+export function validateApiPod(pod: unknown): FieldError[] {
+  if (typeof pod !== 'object' || pod === null || Array.isArray(pod)) return [{ field: '', detail: 'Invalid value: expected a Pod object' }];
+  const errs = validatePod(pod);
+  const m = (pod as Pod | null | undefined)?.metadata;
+  if (m && typeof m === 'object') {
+    if (typeof m.uid !== 'string' || m.uid === '') errs.push({ field: 'metadata.uid', detail: 'Required value' });
+    if (typeof m.namespace !== 'string' || m.namespace === '') errs.push({ field: 'metadata.namespace', detail: 'Required value' });
+  }
+  return errs;
+}
+
+/** `namespace/name` of an object that may be malformed (for log lines only). */
+function describePod(pod: unknown): string {
+  const m = (pod as Pod | null | undefined)?.metadata;
+  const str = (v: unknown): string => (typeof v === 'string' ? v.slice(0, 253) : '?');
+  return m && typeof m === 'object' ? `${str(m.namespace)}/${str(m.name)}` : '?/?';
+}
 
 export interface ClusterPodSourceOptions {
   api: Pick<KubeApi, 'list' | 'watch' | 'create' | 'delete'>;
@@ -30,6 +54,8 @@ export class ClusterPodSource {
   private staticPods: Pod[] = [];
   private byUid = new Map<string, Pod>();
   private scheduled = false;
+  /** One warning per bad object (by namespace/name and version) per 10 minutes. */
+  private readonly invalidLog = new RateLimiter(600_000);
 
   constructor(o: ClusterPodSourceOptions) {
     this.o = o;
@@ -43,7 +69,7 @@ export class ClusterPodSource {
     this.mirrors = new MirrorPodManager({ api: o.api, log: o.log.child({ component: 'mirror-pods' }), node: o.node });
     this.mirrorRunner = new SyncRunner({
       name: 'mirror-pods',
-      run: () => this.mirrors.sync(this.staticPods, this.informer.hasSynced() ? this.informer.list().filter(isMirrorPod) : []),
+      run: () => this.mirrors.sync(this.staticPods, this.informer.hasSynced() ? this.validPods().filter(isMirrorPod) : []),
       minIntervalMs: 200,
       periodMs: 30_000,
       log: o.log,
@@ -77,13 +103,34 @@ export class ClusterPodSource {
     this.scheduled = true;
     queueMicrotask(() => {
       this.scheduled = false;
-      this.sync();
+      // A throw here would be an uncaught exception (the microtask has no caller): log it instead.
+      try {
+        this.sync();
+      } catch (err: unknown) {
+        if (this.invalidLog.allow('sync-failed')) this.o.log.error({ err }, 'api pod source sync failed');
+      }
     });
+  }
+
+  /** The informer's pods that pass validateApiPod; each bad one is logged (rate-limited) and left out. */
+  private validPods(): Pod[] {
+    const ok: Pod[] = [];
+    for (const p of this.informer.list()) {
+      const errs = validateApiPod(p);
+      if (!errs.length) {
+        ok.push(p);
+        continue;
+      }
+      const pod = describePod(p);
+      if (this.invalidLog.allow(`${pod}@${String((p as Pod | null)?.metadata?.resourceVersion)}`))
+        this.o.log.warn({ pod, errors: formatFieldErrors(errs).slice(0, 2000) }, 'ignoring invalid pod from the API server');
+    }
+    return ok;
   }
 
   private sync(): void {
     if (!this.informer.hasSynced()) return;
-    const all = this.informer.list();
+    const all = this.validPods();
     this.byUid = new Map(all.map((p) => [p.metadata!.uid!, p]));
     this.o.kubelet.updateSource(API_SOURCE, all.filter((p) => !isMirrorPod(p)));
     this.mirrorRunner.trigger();

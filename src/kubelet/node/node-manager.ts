@@ -21,6 +21,7 @@ import {
   DEFAULT_EVICTION_HARD,
   type EvictionThresholds,
   type MachineInfo,
+  type NodePressure,
   type PressureObservations,
   type Reservations,
 } from './node-status.ts';
@@ -73,7 +74,12 @@ export interface NodeManagerOptions {
   nodeStatusReportFrequencyMs?: number | undefined;
   nodeLeaseDurationSeconds?: number | undefined;
   evictionHard?: EvictionThresholds | undefined;
-  /** --eviction-pressure-transition-period, default 5 min. */
+  /**
+   * The pressure conditions to report (the eviction manager's, transition period applied). Called once per status
+   * update; must not block. Absent: computed here from the machine readings against `evictionHard`.
+   */
+  pressure?: (() => NodePressure) | undefined;
+  /** --eviction-pressure-transition-period, default 5 min (only without `pressure`). */
   evictionPressureTransitionPeriodMs?: number | undefined;
   /** --kube-reserved + --system-reserved; none by default. */
   reserved?: Reservations | undefined;
@@ -371,13 +377,19 @@ export class NodeManager {
     else if (version.status === 'fulfilled') this.logFailure('images', images.reason, 'listing images failed; keeping the previous list');
     const readings = stats.status === 'fulfilled' ? stats.value : {};
     const eviction = this.o.evictionHard ?? DEFAULT_EVICTION_HARD;
-    const { pressure, observations } = computePressure(
-      computeThresholdsCrossed(readings, eviction),
-      this.pressureSeen,
-      now,
-      this.o.evictionPressureTransitionPeriodMs ?? 5 * 60_000,
-    );
-    this.pressureSeen = observations;
+    let pressure: NodePressure;
+    if (this.o.pressure) {
+      pressure = this.o.pressure();
+    } else {
+      const computed = computePressure(
+        computeThresholdsCrossed(readings, eviction),
+        this.pressureSeen,
+        now,
+        this.o.evictionPressureTransitionPeriodMs ?? 5 * 60_000,
+      );
+      pressure = computed.pressure;
+      this.pressureSeen = computed.observations;
+    }
     let extra: string[] = [];
     try {
       extra = this.o.readinessErrors?.() ?? [];

@@ -82,6 +82,8 @@ export interface NodeStats {
 export interface EvictionThresholds {
   memoryAvailableBytes: number;
   nodeFsAvailablePercent: number;
+  /** A nodefs.available threshold given as a quantity (wins over the percentage for allocatable). */
+  nodeFsAvailableBytes?: number | undefined;
   nodeFsInodesFreePercent: number;
   imageFsAvailablePercent: number;
   /** Upstream has no default pid.available threshold: undefined = PIDPressure is never reported. */
@@ -338,7 +340,7 @@ export function computeResources(input: Pick<NodeStatusInput, 'machine' | 'nodeF
     const cap = input.nodeFsCapacityBytes;
     capacity['ephemeral-storage'] = formatBinaryQuantity(cap);
     // GetThresholdQuantity multiplies by the percentage as a float32 (0.1 → 0.10000000149...).
-    const evictionBytes = Math.trunc(cap * Math.fround(eviction.nodeFsAvailablePercent / 100));
+    const evictionBytes = eviction.nodeFsAvailableBytes ?? Math.trunc(cap * Math.fround(eviction.nodeFsAvailablePercent / 100));
     allocatable['ephemeral-storage'] = formatBinaryQuantity(Math.max(0, cap - (reserved.ephemeralStorageBytes ?? 0) - evictionBytes));
   }
   return { capacity, allocatable };

@@ -1,12 +1,14 @@
 // Helpers for end-to-end tests against the rig's real kube-apiserver (test/e2e/apiserver.sh). Paths come from
 // BERTH_E2E_DIR (default /var/lib/berth-e2e), the endpoint from BERTH_E2E_APISERVER or the admin kubeconfig. `requireCluster()` is the skip-guard: it skips a suite when the API
-// server is not reachable, except under CI=true where it throws (a CI run must never pass by skipping).
+// server is not reachable, except under BERTH_REQUIRE_ALL=1 (scripts/test.sh) or CI=true where it throws (a CI run must
+// never pass by skipping; the policy lives in test/helpers/require.ts).
 import { spawn } from 'node:child_process';
 import { readFileSync, existsSync } from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { mustRunAll, requireEnv } from '../../helpers/require.ts';
 
 export const E2E_DIR = process.env.BERTH_E2E_DIR ?? '/var/lib/berth-e2e';
 
@@ -23,7 +25,8 @@ export const paths = {
   kubeletServingKey: (node = 'node-1'): string => path.join(E2E_DIR, 'pki', `kubelet-${node}.key`),
 } as const;
 
-export const isCI = ['true', '1', 'yes'].includes((process.env.CI ?? '').toLowerCase());
+/** True when skipping is a failure (BERTH_REQUIRE_ALL=1 or CI=true). */
+export const isCI = mustRunAll();
 
 /** This host's node name for tests that run berth as the node (scripts/test.sh exports it). */
 export const e2eNodeName = process.env.BERTH_E2E_NODE_NAME ?? os.hostname().toLowerCase();
@@ -60,16 +63,11 @@ export async function clusterProblem(timeoutMs = 3000): Promise<string | undefin
 }
 
 /**
- * The skip-guard. Returns true when the API server is up. When it is not: under CI=true throws (the suite fails
- * loudly); otherwise warns and returns false so the caller can `describe.skipIf(!up)`.
+ * The skip-guard. Returns true when the API server is up. When it is not: under BERTH_REQUIRE_ALL=1 or CI=true throws
+ * (the suite fails loudly); otherwise warns loudly and returns false so the caller can `describe.skipIf(!up)`.
  */
 export async function requireCluster(): Promise<boolean> {
-  const problem = await clusterProblem();
-  if (problem === undefined) return true;
-  const msg = `e2e: kube-apiserver not reachable: ${problem}`;
-  if (isCI) throw new Error(`${msg} (CI=true: failing instead of skipping)`);
-  console.warn(`${msg} — skipping (start it with: bash test/e2e/apiserver.sh)`);
-  return false;
+  return requireEnv('e2e: kube-apiserver', await clusterProblem(), { hint: 'start it with: bash test/e2e/apiserver.sh start' });
 }
 
 export interface KubectlOptions {

@@ -1,15 +1,13 @@
-// The kubelet's local HTTP endpoints: /healthz (healthz port, 10248) and the read-only API
-// (10255): /pods as upstream (a v1 PodList of the pods this node runs) plus /berth/pods for `berth pods`
-// (pods with status, invalid manifests and recent events).
+// The kubelet's local HTTP endpoints: /healthz (healthz port, 10248) and the read-only API (10255): /pods as
+// upstream (a v1 PodList of the pods this node runs), the mounted stats/metrics routes as upstream's read-only port
+// serves them, plus /berth/pods for `berth pods` (pods with status, invalid manifests and recent events).
+// Unauthenticated: berth binds it to loopback only (--healthz-bind-address); the node's API is the secure server.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Logger } from '../lib/index.ts';
-import type { Kubelet } from './kubelet.ts';
-
-export interface HealthCheck {
-  name: string;
-  healthy: () => boolean;
-}
+import type { Logger } from '../../lib/index.ts';
+import type { Kubelet } from '../kubelet.ts';
+import { buildPodList, writeHealthz, writeJson, type HealthCheck } from './handlers.ts';
+import { matchRoute, type HttpRoute } from './routes.ts';
 
 export interface ServerOptions {
   kubelet: Kubelet;
@@ -21,11 +19,8 @@ export interface ServerOptions {
   log: Logger;
   /** Extra routes (e.g. proxy metrics) served on the read-only port. */
   extra?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
-}
-
-function json(res: http.ServerResponse, code: number, body: unknown): void {
-  res.writeHead(code, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(body));
+  /** Mounted routes (stats, metrics) also served on the read-only port, as upstream does. */
+  routes?: HttpRoute[];
 }
 
 export class KubeletServer {
@@ -35,32 +30,30 @@ export class KubeletServer {
     this.o = o;
   }
 
-  private healthz(res: http.ServerResponse, verbose: boolean): void {
-    const failed = this.o.checks.filter((c) => !c.healthy());
-    if (verbose) {
-      const lines = this.o.checks.map((c) => `[${c.healthy() ? '+' : '-'}]${c.name} ${c.healthy() ? 'ok' : 'failed'}`);
-      res.writeHead(failed.length ? 500 : 200, { 'content-type': 'text/plain' });
-      res.end(`${lines.join('\n')}\n${failed.length ? 'healthz check failed' : 'healthz check passed'}\n`);
-      return;
-    }
-    res.writeHead(failed.length ? 500 : 200, { 'content-type': 'text/plain' });
-    res.end(failed.length ? `[-]${failed.map((f) => f.name).join(',')} failed\nhealthz check failed` : 'ok');
-  }
-
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const k = this.o.kubelet;
-    if (url.pathname === '/healthz') return this.healthz(res, url.searchParams.has('verbose'));
-    if (url.pathname === '/pods' || url.pathname === '/pods/')
-      return json(res, 200, { kind: 'PodList', apiVersion: 'v1', metadata: {}, items: k.pods().map((r) => ({ ...r.pod, status: r.status })) });
+    if (url.pathname === '/healthz') return writeHealthz(res, this.o.checks, url.searchParams.has('verbose'));
+    if (url.pathname === '/pods' || url.pathname === '/pods/') return writeJson(res, 200, buildPodList(k));
     if (url.pathname === '/berth/pods')
-      return json(res, 200, {
+      return writeJson(res, 200, {
         node: this.o.nodeName,
         items: k.pods().map((r) => ({ ...r.pod, status: r.status })),
         errors: k.errors(),
         events: k.recorder.all().slice(-200),
       });
     if (this.o.extra?.(req, res)) return;
+    const r = matchRoute(req.method ?? 'GET', url.pathname, this.o.routes ?? []);
+    if (r.kind === 'mounted') {
+      Promise.resolve()
+        .then(() => r.route.handle(req, res, url))
+        .catch((err: unknown) => {
+          this.o.log.warn({ err, path: url.pathname }, 'route failed');
+          if (!res.headersSent) writeJson(res, 500, { message: 'internal error' });
+          else res.destroy();
+        });
+      return;
+    }
     res.writeHead(404, { 'content-type': 'text/plain' });
     res.end('404 page not found\n');
   }
@@ -78,7 +71,7 @@ export class KubeletServer {
     };
     const healthzPort = await listen(this.o.healthzPort, (req, res) => {
       const u = new URL(req.url ?? '/', 'http://localhost');
-      if (u.pathname === '/healthz') this.healthz(res, u.searchParams.has('verbose'));
+      if (u.pathname === '/healthz') writeHealthz(res, this.o.checks, u.searchParams.has('verbose'));
       else {
         res.writeHead(404);
         res.end();

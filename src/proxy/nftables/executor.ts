@@ -1,0 +1,119 @@
+// The nft boundary: one `nft -f -` process per transaction (input on stdin), `nft list table ip kube-proxy` on
+// full syncs, `nft list chain` for the canary, optionally inside a network namespace (as the iptables executor).
+import { RestoreFailedError, errorMessage } from '../../lib/index.ts';
+import { inNetns, runCommand } from '../exec.ts';
+import { extractLines } from '../executor.ts';
+import { FAMILY, TABLE } from './names.ts';
+
+/** Consumer-side contract of what the nftables proxier needs from nft. */
+export interface NftExecutor {
+  /** Applies one transaction atomically. Throws NftError (code RestoreFailed) with the failing line. */
+  apply(text: string, signal?: AbortSignal): Promise<void>;
+  /** `nft list table ip kube-proxy`; "" when the table does not exist. Throws RestoreFailedError otherwise. */
+  listTable(signal?: AbortSignal): Promise<string>;
+  /**
+   * Whether berth's table is still there (`nft flush ruleset` or `nft delete table` behind berth's back make it
+   * disappear). Cheap: lists table names only. Throws RestoreFailedError when nft fails.
+   */
+  canaryPresent(signal?: AbortSignal): Promise<boolean>;
+  /** `nft --version` */
+  version(): Promise<string>;
+}
+
+/** nft rejected a transaction. `line` is 1-based in the input; `context` holds the lines around it. */
+export class NftError extends RestoreFailedError {
+  readonly line: number | undefined;
+  readonly context: string[];
+  readonly stderr: string;
+  constructor(message: string, opts: { line: number | undefined; context: string[]; stderr: string; cause?: unknown }) {
+    super(message, { cause: opts.cause });
+    this.line = opts.line;
+    this.context = opts.context;
+    this.stderr = opts.stderr;
+  }
+}
+
+/** nft's errors read "/dev/stdin:12:3-10: Error: …" (or "-:12:…"). */
+export function parseNftErrorLine(stderr: string): number | undefined {
+  const m = /^[^:\n]*:(\d+):\d+(?:-\d+)?: Error/m.exec(stderr);
+  return m ? Number(m[1]) : undefined;
+}
+
+const NOT_FOUND = /No such file or directory/;
+
+export class CommandNftExecutor implements NftExecutor {
+  private readonly netns: string | undefined;
+  private readonly bin: string;
+  private readonly applyTimeoutMs: number;
+  private readonly commandTimeoutMs: number;
+
+  constructor(opts: { netns?: string; binary?: string; applyTimeoutMs?: number; commandTimeoutMs?: number } = {}) {
+    this.netns = opts.netns;
+    this.bin = opts.binary ?? 'nft';
+    this.applyTimeoutMs = opts.applyTimeoutMs ?? 300_000;
+    this.commandTimeoutMs = opts.commandTimeoutMs ?? 60_000;
+  }
+
+  async apply(text: string, signal?: AbortSignal): Promise<void> {
+    let r;
+    try {
+      r = await runCommand(inNetns(this.netns, [this.bin, '-f', '-']), { input: text, timeoutMs: this.applyTimeoutMs, signal });
+    } catch (err: unknown) {
+      throw new NftError(`nft -f failed: ${errorMessage(err)}`, { line: undefined, context: [], stderr: '', cause: err });
+    }
+    if (r.code !== 0) {
+      const stderr = r.stderr.trim();
+      const line = parseNftErrorLine(stderr);
+      throw new NftError(`nft -f exited ${r.code}: ${stderr.split('\n')[0] ?? ''}`, { line, context: line ? extractLines(text, line) : [], stderr });
+    }
+  }
+
+  async listTable(signal?: AbortSignal): Promise<string> {
+    const r = await this.run(['list', 'table', FAMILY, TABLE], signal);
+    if (r.code === 0) return r.stdout;
+    if (NOT_FOUND.test(r.stderr)) return '';
+    throw new RestoreFailedError(`nft list table exited ${r.code}: ${r.stderr.trim()}`);
+  }
+
+  /** Whether berth's table exists (cheap: lists table names only). */
+  async tableExists(signal?: AbortSignal): Promise<boolean> {
+    const r = await this.run(['list', 'tables', FAMILY], signal);
+    if (r.code !== 0) throw new RestoreFailedError(`nft list tables exited ${r.code}: ${r.stderr.trim()}`);
+    return r.stdout.split('\n').some((l) => l.trim() === `table ${FAMILY} ${TABLE}`);
+  }
+
+  async canaryPresent(signal?: AbortSignal): Promise<boolean> {
+    // Only table names: `nft list chain` would build nft's full cache (every set of the table with its
+    // elements), seconds of kernel time at 10k Services, every syncPeriod.
+    return this.tableExists(signal);
+  }
+
+  async version(): Promise<string> {
+    return (await this.run(['--version'])).stdout.trim();
+  }
+
+  private async run(args: string[], signal?: AbortSignal): Promise<{ code: number; stdout: string; stderr: string }> {
+    try {
+      return await runCommand(inNetns(this.netns, [this.bin, ...args]), { timeoutMs: this.commandTimeoutMs, signal });
+    } catch (err: unknown) {
+      throw new RestoreFailedError(`nft ${args.join(' ')} failed: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+}
+
+/** Whether nft can be run (the nftables mode needs it). */
+export async function nftInstalled(bin = 'nft'): Promise<boolean> {
+  try {
+    return (await runCommand([bin, '--version'], { timeoutMs: 10_000 })).code === 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Deletes berth's whole table (upstream CleanupLeftovers). Returns whether it existed. */
+export async function deleteTable(opts: { netns?: string; signal?: AbortSignal } = {}): Promise<boolean> {
+  const ex = new CommandNftExecutor({ netns: opts.netns });
+  if (!(await ex.tableExists(opts.signal))) return false;
+  await ex.apply(`delete table ${FAMILY} ${TABLE}\n`, opts.signal);
+  return true;
+}
