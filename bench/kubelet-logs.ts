@@ -2,6 +2,9 @@
 // certificate, standalone berth) next to its floor measured in the same run: Docker reading the same json-file log
 // (`docker logs` through the Engine API). Then berth's RSS while `--streams` follow streams stay open for `--hold-s`.
 // Usage: node bench/kubelet-logs.ts [--mb 64] [--runs 3] [--streams 20] [--hold-s 20]  → JSON on stdout.
+// `--hold-minutes N` is the issue's memory target instead ("berth's RSS does not grow with follow streams held open
+// for 10 minutes"): `--streams` (default 50 there) follow streams on a container writing a line per second, berth's
+// RSS from /proc every `--sample-s` (30) seconds, the series and its least-squares slope.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
@@ -13,8 +16,10 @@ import { argOpt, median } from './lib.ts';
 
 const mb = Number(argOpt('mb', '64'));
 const runs = Number(argOpt('runs', '3'));
-const streams = Number(argOpt('streams', '20'));
+const holdMinutes = Number(argOpt('hold-minutes', '0'));
+const streams = Number(argOpt('streams', holdMinutes > 0 ? '50' : '20'));
 const holdS = Number(argOpt('hold-s', '20'));
+const sampleS = Number(argOpt('sample-s', '30'));
 
 const pki = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-pki-'));
 const ca = makeCA(pki, 'ca');
@@ -23,12 +28,15 @@ const port = 20000 + Math.floor(Math.random() * 20000);
 const berth = new BerthProcess({ extraArgs: [`--port=${port}`, '--address=127.0.0.1', `--client-ca-file=${ca.certFile}`, '--container-log-max-size=1Gi', '--log-level=warn'] });
 
 /** GETs a path and counts the body bytes; resolves with bytes and milliseconds. */
-function get(p: string, signal?: AbortSignal): Promise<{ bytes: number; ms: number }> {
+function get(p: string, signal?: AbortSignal, onData?: (bytes: number) => void): Promise<{ bytes: number; ms: number }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     let bytes = 0;
     const req = https.get({ host: '127.0.0.1', port, path: p, rejectUnauthorized: false, cert: client.cert, key: client.key, signal }, (res) => {
-      res.on('data', (c: Buffer) => (bytes += c.length));
+      res.on('data', (c: Buffer) => {
+        bytes += c.length;
+        onData?.(c.length);
+      });
       res.on('end', () => resolve({ bytes, ms: performance.now() - t0 }));
       res.on('error', () => resolve({ bytes, ms: performance.now() - t0 }));
     });
@@ -48,9 +56,97 @@ async function dockerLogs(id: string): Promise<{ bytes: number; ms: number }> {
 }
 
 const rssMB = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Least-squares slope of y over x. */
+function slope(xs: number[], ys: number[]): number {
+  const n = xs.length;
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < n; i++) {
+    num += (xs[i]! - mx) * (ys[i]! - my);
+    den += (xs[i]! - mx) ** 2;
+  }
+  return den === 0 ? 0 : num / den;
+}
+
+/** Lowest and highest RSS in the first and the second half of the hold (after the first minute). */
+function halves(series: { s: number; rssMB: number }[]): { first: { min: number; max: number }; second: { min: number; max: number } } {
+  const steady = series.filter((p) => p.s >= 60);
+  const mid = Math.floor(steady.length / 2);
+  const range = (xs: { rssMB: number }[]): { min: number; max: number } => ({ min: Math.min(...xs.map((p) => p.rssMB)), max: Math.max(...xs.map((p) => p.rssMB)) });
+  return { first: range(steady.slice(0, mid)), second: range(steady.slice(mid)) };
+}
+
+/**
+ * `--hold-minutes`: `streams` follow streams on a container logging a line a second for `holdMinutes`; berth's RSS
+ * every `sampleS`. Each stream's bytes are counted so that a stream that stalled or closed shows in the result.
+ */
+async function hold(): Promise<void> {
+  mkdirSync(berth.manifestDir, { recursive: true });
+  manifestFiles(berth).write(
+    'ticker.yaml',
+    podManifest('ticker', { terminationGracePeriodSeconds: 1, containers: [shContainer('c', 'i=0; while true; do i=$((i+1)); echo "tick $i $(date +%s) xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"; sleep 1; done')] }),
+  );
+  berth.start();
+  try {
+    await waitFor(async () => (await berth.pod('ticker'))?.status.containerStatuses?.[0]?.state?.running, 120_000, 'ticker running');
+    const pid = berth.pid!;
+    await sleep(5000);
+    const idleMB = rssMB(pid);
+    const ac = new AbortController();
+    const perStream = Array.from({ length: streams }, () => 0);
+    const open = perStream.map((_, i) =>
+      get(`/containerLogs/default/ticker-${berth.nodeName}/c?follow=true`, ac.signal, (n) => (perStream[i]! += n)),
+    );
+    const t0 = performance.now();
+    const series: { s: number; rssMB: number; streamBytesMin: number }[] = [];
+    const endMs = holdMinutes * 60_000;
+    for (let next = 0; next <= endMs; next += sampleS * 1000) {
+      await sleep(Math.max(0, next - (performance.now() - t0)));
+      series.push({ s: Math.round((performance.now() - t0) / 1000), rssMB: Number(rssMB(pid).toFixed(1)), streamBytesMin: Math.min(...perStream) });
+      process.stderr.write(`hold: ${JSON.stringify(series.at(-1))}\n`);
+    }
+    ac.abort();
+    await Promise.all(open);
+    await sleep(2000);
+    const afterMB = rssMB(pid);
+    const xsMin = series.map((p) => p.s / 60);
+    const ys = series.map((p) => p.rssMB);
+    // The first minute holds the streams' one-off setup (TLS sessions, buffers); the slope after it is the growth.
+    const steady = series.filter((p) => p.s >= 60);
+    process.stdout.write(
+      `${JSON.stringify(
+        {
+          followStreamsHold: {
+            streams,
+            holdMinutes,
+            sampleS,
+            rssMB: { idleBefore: Number(idleMB.toFixed(1)), series: series.map((p) => [p.s, p.rssMB]), afterClose: Number(afterMB.toFixed(1)) },
+            slopeMBPerMin: Number(slope(xsMin, ys).toFixed(3)),
+            // V8's heap grows and shrinks in steps, so a straight line over one window depends on where it ends in
+            // that cycle: the lows and highs of each half say whether the floor or the ceiling moves.
+            halvesMB: halves(series),
+            slopeAfterFirstMinuteMBPerMin: steady.length > 1 ? Number(slope(steady.map((p) => p.s / 60), steady.map((p) => p.rssMB)).toFixed(3)) : null,
+            bytesPerStream: { min: Math.min(...perStream), max: Math.max(...perStream) },
+            target: 'RSS does not grow with follow streams held open for 10 minutes',
+          },
+        },
+        null,
+        2,
+      )}\n`,
+    );
+  } finally {
+    await berth.cleanup();
+    rmSync(pki, { recursive: true, force: true });
+  }
+}
 
 async function main(): Promise<void> {
   await ensureTestImages(docker);
+  if (holdMinutes > 0) return hold();
   mkdirSync(berth.manifestDir, { recursive: true });
   // 100-byte lines, `mb` MiB in all, then the container exits (a finished log: both sides read to the end).
   const lines = Math.floor((mb * 1024 * 1024) / 100);

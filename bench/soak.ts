@@ -16,12 +16,12 @@ const MiB = 1024 * 1024;
 export const PROFILES = {
   ci: {
     agentCrash: { kills: 5, pods: 20, convergeBoundMs: 10_000 },
-    churn: { cycles: 100, batch: 20, rssGrowthBoundBytes: 48 * MiB, rssPeakBoundBytes: 400 * MiB },
+    churn: { cycles: 100, batch: 20, rssPeakBoundBytes: 400 * MiB, rssSecondHalfGrowthBoundBytes: 48 * MiB, growthCheckFromCycles: 400 },
     twoNodes: { replicas: 4 },
   },
   long: {
     agentCrash: { kills: 20, pods: 50, convergeBoundMs: 10_000 },
-    churn: { cycles: 2000, batch: 20, rssGrowthBoundBytes: 48 * MiB, rssPeakBoundBytes: 400 * MiB },
+    churn: { cycles: 2000, batch: 20, rssPeakBoundBytes: 400 * MiB, rssSecondHalfGrowthBoundBytes: 48 * MiB, growthCheckFromCycles: 400 },
     twoNodes: { replicas: 10 },
   },
 } as const satisfies Record<Profile, unknown>;

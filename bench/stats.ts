@@ -7,7 +7,7 @@
 // sources, then from the bundle with --idle-pods static pods (default 110) running — next to a bare `node`
 // process idling (the floor).
 // Usage: node bench/stats.ts [--sizes 10,110,250] [--passes 15] [--idle-seconds 60] [--idle-pods 110]
-//                           [--only housekeeping|idle]
+//                           [--only housekeeping|idle] [--idle-modes bundle,sources,pods]
 //   → JSON on stdout.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -184,12 +184,14 @@ async function idleBench(): Promise<unknown> {
   const bundle = path.join(bundleDir, 'main.mjs');
   execFileSync(process.execPath, [path.join(REPO, 'scripts/build.ts'), '--outfile', bundle], { stdio: 'ignore' });
   try {
-    log(`berth idle (bundle, as bin/berth runs it): ${idleSeconds} s after 15 s to settle`);
-    const bundled = await idleBerth(bundle);
-    log(`berth idle (TypeScript sources through Node's type stripping): ${idleSeconds} s`);
-    const sources = await idleBerth(undefined);
-    if (idlePods > 0) log(`berth (bundle) with ${idlePods} idle pods: ${idleSeconds} s once they run`);
-    const withPods = idlePods > 0 ? await idleBerth(bundle, idlePods) : undefined;
+    const modes = argOpt('idle-modes', 'bundle,sources,pods').split(',');
+    if (modes.includes('bundle')) log(`berth idle (bundle, as bin/berth runs it): ${idleSeconds} s after 15 s to settle`);
+    const bundled = modes.includes('bundle') ? await idleBerth(bundle) : undefined;
+    if (modes.includes('sources')) log(`berth idle (TypeScript sources through Node's type stripping): ${idleSeconds} s`);
+    const sources = modes.includes('sources') ? await idleBerth(undefined) : undefined;
+    const pods = idlePods > 0 && modes.includes('pods');
+    if (pods) log(`berth (bundle) with ${idlePods} idle pods: ${idleSeconds} s once they run`);
+    const withPods = pods ? await idleBerth(bundle, idlePods) : undefined;
     const bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)'], { stdio: 'ignore' });
     try {
       await new Promise((r) => setTimeout(r, 2000));

@@ -3,6 +3,7 @@
 // run, Docker state by berth's labels, RSS from /proc, and cleanup that runs even on failure.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import type { Pod } from 'kubernetes-types/core/v1';
 import { BerthProcess, docker, waitFor } from '../../test/helpers/berth.ts';
@@ -47,8 +48,25 @@ export function rng(seed: number): () => number {
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** A berth process as a cluster node with one of the rig's node identities. */
-export function clusterNode(nodeName: string, extraArgs: string[] = []): BerthProcess {
+/** True when nothing listens on 127.0.0.1:port right now. */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/** A berth process as a cluster node with one of the rig's node identities, on a read-only port free right now. */
+export async function clusterNode(nodeName: string, extraArgs: string[] = []): Promise<BerthProcess> {
+  for (let i = 0; ; i++) {
+    const b = newClusterNode(nodeName, extraArgs);
+    if ((await portFree(b.port)) || i >= 10) return b;
+    rmSync(path.dirname(b.rootDir), { recursive: true, force: true });
+  }
+}
+
+function newClusterNode(nodeName: string, extraArgs: string[]): BerthProcess {
   const b = new BerthProcess({
     nodeName,
     extraArgs: [
@@ -76,16 +94,22 @@ export async function startNode(admin: KubeClient, b: BerthProcess, timeoutMs = 
   return Math.round(performance.now() - t0);
 }
 
+/** Waits for the Node to be Ready; fails at once when the berth process exits meanwhile. */
 export async function waitForNodeReady(admin: KubeClient, b: BerthProcess, timeoutMs = 60_000): Promise<void> {
-  await waitFor(
-    async () => {
-      if (!b.alive()) throw new Error(`berth ${b.nodeName} exited: ${b.logs().slice(-2000)}`);
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    if (!b.alive()) throw new Error(`berth ${b.nodeName} exited: ${b.logs().slice(-1500)}`);
+    try {
       const n = await admin.get<{ status?: { conditions?: { type: string; status: string }[] } }>(resources.nodes, b.nodeName);
-      return n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-    },
-    timeoutMs,
-    { what: `node ${b.nodeName} Ready`, intervalMs: 250 },
-  );
+      if (n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) return;
+      last = undefined;
+    } catch (err: unknown) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`node ${b.nodeName} not Ready after ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    await sleep(250);
+  }
 }
 
 /** Pids of running processes whose command line names this node (`--hostname-override=<node>`). */
@@ -204,6 +228,8 @@ export interface DockerObj {
   sandbox: boolean;
   container: string;
   running: boolean;
+  /** Docker's state: created (never started), running, exited… */
+  state: string;
   restartCount: number;
   podName: string;
   namespace: string;
@@ -217,6 +243,7 @@ export async function dockerObjects(node: string): Promise<DockerObj[]> {
     sandbox: c.Labels[L.dockerType] === DOCKER_TYPE_SANDBOX,
     container: c.Labels[L.containerName] ?? '',
     running: c.State === 'running',
+    state: c.State,
     restartCount: Number(c.Labels[`annotation.${A.restartCount}`] ?? 0),
     podName: c.Labels[L.podName] ?? '',
     namespace: c.Labels[L.podNamespace] ?? '',
@@ -253,7 +280,10 @@ export function mountsUnder(dir: string): string[] {
  */
 export async function teardown(admin: KubeClient, o: { ns?: string[]; nodes: BerthProcess[] }): Promise<void> {
   const quiet = async (what: string, f: () => Promise<unknown>): Promise<void> => {
-    await waitFor(() => f().then(() => true), 90_000, { what, intervalMs: 1000 }).catch((err: unknown) => progress(`teardown: ${String(err)}`));
+    const done = (err: unknown): boolean => /NotFound|not found/.test(String(err));
+    await waitFor(() => f().then(() => true, (err: unknown) => done(err) || Promise.reject(err)), 90_000, { what, intervalMs: 1000 }).catch((err: unknown) =>
+      progress(`teardown: ${String(err)}`),
+    );
   };
   for (const ns of o.ns ?? []) {
     await quiet(`pods of ${ns} deleted`, () => kubectl(['delete', 'deploy,pod', '--all', '-n', ns, '--grace-period=0', '--force', '--wait=false'], { timeoutMs: 60_000 }));
@@ -267,13 +297,13 @@ export async function teardown(admin: KubeClient, o: { ns?: string[]; nodes: Ber
 }
 
 /**
- * Holds /tmp/berth-e2e.lock (the e2e suites' lock for host-wide state) while the returned release() is not called.
- * Resolves to undefined when the lock was not free within `waitSeconds`.
+ * Holds /tmp/berth-e2e.lock (the e2e suites' lock for host-wide state) until the returned release() is called or this
+ * process dies (the holder reads our pipe and exits on its end of file). Resolves to undefined when the lock was not
+ * free within `waitSeconds`.
  */
 export async function e2eLock(waitSeconds: number): Promise<(() => Promise<void>) | undefined> {
-  const child: ChildProcess = spawn('flock', ['-w', String(waitSeconds), '/tmp/berth-e2e.lock', '-c', 'echo locked; exec sleep 3600'], {
-    stdio: ['ignore', 'pipe', 'ignore'],
-    detached: true,
+  const child: ChildProcess = spawn('flock', ['-w', String(waitSeconds), '/tmp/berth-e2e.lock', '-c', 'echo locked; exec cat >/dev/null'], {
+    stdio: ['pipe', 'pipe', 'ignore'],
   });
   const got = await new Promise<boolean>((resolve) => {
     child.stdout!.on('data', (c: Buffer) => c.toString().includes('locked') && resolve(true));
@@ -283,7 +313,7 @@ export async function e2eLock(waitSeconds: number): Promise<(() => Promise<void>
   return async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const gone = new Promise((r) => child.once('exit', r));
-    process.kill(-child.pid!, 'SIGTERM');
+    child.stdin!.end();
     await gone;
   };
 }

@@ -100,7 +100,7 @@ export async function twoNodes(o: TwoNodesOptions): Promise<ScenarioResult> {
   const figures: Record<string, unknown> = { replicas: o.replicas };
   const release = await e2eLock(o.lockWaitSeconds ?? 60);
   figures.proxy = release ? 'iptables on node-2 (host tables, under the e2e lock)' : 'none (e2e lock busy)';
-  const [n1, n2] = [clusterNode('node-1'), clusterNode('node-2', release ? ['--proxy-mode=iptables'] : [])] as const;
+  const [n1, n2] = [await clusterNode('node-1'), await clusterNode('node-2', release ? ['--proxy-mode=iptables'] : [])] as const;
   const berths: Record<string, BerthProcess> = { 'node-1': n1, 'node-2': n2 };
   const snapshot = async () => {
     const pods = (await listPods(admin, ns)).filter((p) => !p.metadata?.deletionTimestamp);
@@ -138,9 +138,18 @@ export async function twoNodes(o: TwoNodesOptions): Promise<ScenarioResult> {
     failures.push(...own);
 
     if (release) {
-      const healthz = await fetch('http://127.0.0.1:10256/healthz', { signal: AbortSignal.timeout(3000) }).then((r) => r.status).catch((err: unknown) => String(err));
-      figures.proxyHealthz = healthz;
-      if (healthz !== 200) failures.push(`node-2 proxy /healthz: ${healthz}`);
+      // In `berth run` the proxy's figures are on the read-only port: it must have synced its rules at least once.
+      const synced = await waitFor(
+        async () => {
+          const text = await (await fetch(`http://127.0.0.1:${n2.port}/metrics/proxy`, { signal: AbortSignal.timeout(3000) })).text();
+          const m = /^kubeproxy_sync_proxy_rules_last_timestamp_seconds (\S+)$/m.exec(text);
+          return m && Number(m[1]) > 0;
+        },
+        20_000,
+        { what: 'node-2 proxy synced', intervalMs: 500 },
+      ).catch((err: unknown) => String(err));
+      figures.proxySynced = synced;
+      if (synced !== true) failures.push(`node-2 proxy: ${synced}`);
     }
 
     // Kill node-1: node-2's containers and statuses stay exactly as they were; node-1's containers keep running.

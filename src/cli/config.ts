@@ -59,6 +59,8 @@ export interface BerthConfig {
   authorizationMode?: string;
   authorizationWebhookCacheAuthorizedTtlMs: number;
   authorizationWebhookCacheUnauthorizedTtlMs: number;
+  /** An exec/attach/port-forward connection with no traffic for this long is closed (0 = never). */
+  streamingConnectionIdleTimeoutMs: number;
   /** json-file rotation of container logs (Docker's max-size / max-file). */
   containerLogMaxSize: string;
   containerLogMaxFiles: number;
@@ -136,6 +138,7 @@ export const OPTIONS: Opt[] = [
   { key: 'authorizationMode', flag: 'authorization-mode', kind: 'string', file: 'authorization.mode', help: 'Webhook (SubjectAccessReview; default with --kubeconfig) or AlwaysAllow' },
   { key: 'authorizationWebhookCacheAuthorizedTtlMs', flag: 'authorization-webhook-cache-authorized-ttl', kind: 'duration', file: 'authorization.webhook.cacheAuthorizedTTL', help: 'cache of allowed SubjectAccessReviews (default 5m)' },
   { key: 'authorizationWebhookCacheUnauthorizedTtlMs', flag: 'authorization-webhook-cache-unauthorized-ttl', kind: 'duration', file: 'authorization.webhook.cacheUnauthorizedTTL', help: 'cache of denied SubjectAccessReviews (default 30s)' },
+  { key: 'streamingConnectionIdleTimeoutMs', flag: 'streaming-connection-idle-timeout', kind: 'duration', file: 'streamingConnectionIdleTimeout', help: 'close an exec/attach/port-forward connection idle this long (default 4h, 0 = never)' },
   { key: 'containerLogMaxSize', flag: 'container-log-max-size', kind: 'string', file: 'containerLogMaxSize', help: 'rotate a container log at this size (default 10Mi)' },
   { key: 'containerLogMaxFiles', flag: 'container-log-max-files', kind: 'int', file: 'containerLogMaxFiles', help: 'container log files kept, current included (default 5)' },
   { key: 'evictionHard', flag: 'eviction-hard', kind: 'langleMap', file: 'evictionHard', help: 'hard eviction thresholds (default memory.available<100Mi,nodefs.available<10%,nodefs.inodesFree<5%,imagefs.available<15%)' },
@@ -183,6 +186,7 @@ export const DEFAULTS: Omit<BerthConfig, 'nodeName' | 'args'> = {
   authenticationTokenWebhookCacheTtlMs: 120_000,
   authorizationWebhookCacheAuthorizedTtlMs: 300_000,
   authorizationWebhookCacheUnauthorizedTtlMs: 30_000,
+  streamingConnectionIdleTimeoutMs: 4 * 3_600_000,
   containerLogMaxSize: '10Mi',
   containerLogMaxFiles: 5,
   evictionPressureTransitionPeriodMs: 300_000,

@@ -161,6 +161,7 @@ export function kubeletConfigz(cfg: BerthConfig): Record<string, unknown> {
       nodeStatusUpdateFrequency: d(cfg.nodeStatusUpdateFrequencyMs),
       nodeStatusReportFrequency: d(cfg.nodeStatusReportFrequencyMs),
       nodeLeaseDurationSeconds: cfg.nodeLeaseDurationSeconds,
+      streamingConnectionIdleTimeout: d(cfg.streamingConnectionIdleTimeoutMs),
       registerNode: cfg.registerNode,
     },
   };

@@ -152,7 +152,7 @@ async function cmdRun(cfg: BerthConfig, log: Logger, env: Record<string, string 
     machineInfo: () => hostMachineReader({ rootDir: cfg.rootDir }).machineInfo(),
     configz: () => kubeletConfigz(cfg),
     routes: stats.routes,
-    streaming: createStreamServer({ runtime: new DockerStreamingRuntime({ docker: dockerSocket(cfg.dockerEndpoint) }), log }),
+    streaming: createStreamServer({ runtime: new DockerStreamingRuntime({ docker: dockerSocket(cfg.dockerEndpoint) }), log, idleTimeoutMs: cfg.streamingConnectionIdleTimeoutMs }),
     log: log.child({ component: 'kubelet-api' }),
   });
 

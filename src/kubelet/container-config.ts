@@ -4,7 +4,7 @@
 // and pkg/kubelet/qos/policy.go.
 import path from 'node:path';
 import type { Container, Pod } from 'kubernetes-types/core/v1';
-import type { ContainerConfig, Mount, PodSandboxConfig, PortMapping } from '../cri/index.ts';
+import type { ContainerConfig, DNSConfig, Mount, PodSandboxConfig, PortMapping } from '../cri/index.ts';
 import { A, L } from '../cri/index.ts';
 import { cpuMillis, bytes } from './quantity.ts';
 import { expand } from './env.ts';
@@ -12,6 +12,7 @@ import { getQOSClass } from './pod-status.ts';
 import { containerHash, isHostNetwork, type ContainerToStart } from './pod-actions.ts';
 import { assertName, containedPath } from './volumes/contained-path.ts';
 import { isForcedReadOnly } from './volumes/read-only.ts';
+import { podDNSConfig } from './dns.ts';
 import { appArmorProfileOf, seccompProfileOf, supplementalGroupsOf } from './security-context.ts';
 
 export interface NodeFacts {
@@ -21,6 +22,8 @@ export interface NodeFacts {
   /** Cluster DNS servers (--cluster-dns); empty = pods use the host's resolv.conf. */
   clusterDNS: string[];
   clusterDomain: string;
+  /** The host resolver file pods with dnsPolicy Default start from (--resolv-conf); '' = none. Absent: dns.ts hostResolvConfPath. */
+  resolvConf?: string;
   rootDir: string;
   podLogsDir: string;
 }
@@ -74,7 +77,8 @@ export function podLabels(pod: Pod, nodeName: string): Record<string, string> {
   };
 }
 
-export function buildSandboxConfig(pod: Pod, attempt: number, node: NodeFacts): PodSandboxConfig {
+/** `dns`: the pod's resolver settings (dns.ts podDNSConfig, with the host's resolv.conf); absent = without the host's. */
+export function buildSandboxConfig(pod: Pod, attempt: number, node: NodeFacts, dns?: DNSConfig): PodSandboxConfig {
   const spec = pod.spec!;
   const hostNet = isHostNetwork(pod);
   const portMappings: PortMapping[] = [];
@@ -103,40 +107,10 @@ export function buildSandboxConfig(pod: Pod, attempt: number, node: NodeFacts): 
       },
     },
   };
-  const dns = dnsConfig(pod, node);
-  if (dns) cfg.dnsConfig = dns;
+  const d = dns ?? podDNSConfig(pod, { clusterDNS: node.clusterDNS, clusterDomain: node.clusterDomain, host: { servers: [], searches: [], options: [] } }).config;
+  // Nothing to say (Default on a host whose resolv.conf is not known here): the runtime's file stays, as cri-dockerd.
+  if (d.servers.length || d.searches.length || d.options.length) cfg.dnsConfig = d;
   return cfg;
-}
-
-/** pkg/kubelet/network/dns: ClusterFirst (when cluster DNS is set), Default, None + pod dnsConfig. */
-function dnsConfig(pod: Pod, node: NodeFacts): PodSandboxConfig['dnsConfig'] {
-  const spec = pod.spec!;
-  let policy = spec.dnsPolicy ?? 'ClusterFirst';
-  if (policy === 'ClusterFirstWithHostNet') policy = 'ClusterFirst';
-  else if (policy === 'ClusterFirst' && isHostNetwork(pod)) policy = 'Default';
-  let servers: string[] = [];
-  let searches: string[] = [];
-  let options: string[] = [];
-  if (policy === 'ClusterFirst') {
-    if (node.clusterDNS.length === 0) policy = 'Default';
-    else {
-      const ns = pod.metadata!.namespace!;
-      const d = node.clusterDomain;
-      servers = [...node.clusterDNS];
-      searches = [`${ns}.svc.${d}`, `svc.${d}`, d];
-      options = ['ndots:5'];
-    }
-  }
-  const extra = spec.dnsConfig;
-  if (policy === 'Default' && !extra) return undefined;
-  servers = [...new Set([...servers, ...(extra?.nameservers ?? [])])];
-  searches = [...new Set([...searches, ...(extra?.searches ?? [])])];
-  // mergeDNSOptions: the pod's options replace same-named ones.
-  const byName = new Map(options.map((x) => [x.split(':')[0]!, x]));
-  for (const o of extra?.options ?? []) if (o.name) byName.set(o.name, o.value !== undefined ? `${o.name}:${o.value}` : o.name);
-  options = [...byName.values()];
-  if (policy === 'Default' && servers.length === 0) return undefined;
-  return { servers, searches, options };
 }
 
 export interface ContainerConfigInput {

@@ -64,7 +64,7 @@ export interface EnvContext {
   serviceEnv: Record<string, string>;
   data: ConfigDataSource | undefined;
   /** Node allocatable, used when a resourceFieldRef asks for a limit that is not set. */
-  nodeAllocatable: { cpuMillis: number; memoryBytes: number };
+  nodeAllocatable: NodeAllocatable;
 }
 
 function fieldRef(path: string, ctx: EnvContext): string {
@@ -92,18 +92,43 @@ function fieldRef(path: string, ctx: EnvContext): string {
   throw new EnvConfigError(`unsupported fieldRef ${JSON.stringify(path)}`);
 }
 
-function resourceFieldRef(ref: { resource: string; divisor?: string | number; containerName?: string }, ctx: EnvContext): string {
-  const c = ref.containerName ? ctx.pod.spec?.containers.find((x) => x.name === ref.containerName) ?? ctx.container : ctx.container;
-  const [kind, res] = ref.resource.split('.') as ['limits' | 'requests', string];
+/** Node allocatable: what an unset limit stands for in a resourceFieldRef (MergeContainerResourceLimits). */
+export interface NodeAllocatable {
+  cpuMillis: number;
+  memoryBytes: number;
+  ephemeralStorageBytes?: number;
+}
+
+/**
+ * The value of a resourceFieldRef, for env vars and downwardAPI volume files alike (pkg/api/v1/resource/helpers.go
+ * ExtractResourceValueByContainerNameAndNodeAllocatable): the named container (app or init) or `fallback`, a limit
+ * that is not set taken from node allocatable, the value divided by the divisor (default 1) and rounded up.
+ */
+export function resourceFieldValue(
+  ref: { resource: string; divisor?: string | number; containerName?: string },
+  pod: Pod,
+  fallback: Container | undefined,
+  alloc: NodeAllocatable,
+): string {
+  const all = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])];
+  const c = (ref.containerName ? all.find((x) => x.name === ref.containerName) : undefined) ?? fallback;
+  if (!c) throw new EnvConfigError(`container ${ref.containerName ?? ''} not found`);
+  const dot = ref.resource.indexOf('.');
+  const kind = ref.resource.slice(0, dot);
+  const res = ref.resource.slice(dot + 1);
+  const known = ['cpu', 'memory', 'ephemeral-storage'].includes(res) || res.startsWith('hugepages-');
+  if ((kind !== 'limits' && kind !== 'requests') || !known)
+    throw new EnvConfigError(`unsupported container resource : ${ref.resource}`);
   const q = c.resources?.[kind]?.[res];
-  const divisor = ref.divisor === undefined ? 1 : Number(ref.divisor) || 1;
+  // A zero (or absent) divisor means 1, as upstream.
   if (res === 'cpu') {
-    const milli = q !== undefined ? cpuMillis(q) : kind === 'limits' ? ctx.nodeAllocatable.cpuMillis : 0;
-    const div = ref.divisor === undefined ? 1000 : cpuMillis(ref.divisor);
+    const milli = q !== undefined ? cpuMillis(q) : kind === 'limits' ? alloc.cpuMillis : 0;
+    const div = cpuMillis(ref.divisor) || 1000;
     return String(Math.ceil(milli / div));
   }
-  const b = q !== undefined ? bytes(q) : kind === 'limits' ? ctx.nodeAllocatable.memoryBytes : 0;
-  const div = ref.divisor === undefined ? 1 : bytes(ref.divisor) || divisor;
+  const fromAlloc = res === 'memory' ? alloc.memoryBytes : res === 'ephemeral-storage' ? (alloc.ephemeralStorageBytes ?? 0) : 0;
+  const b = q !== undefined ? bytes(q) : kind === 'limits' ? fromAlloc : 0;
+  const div = bytes(ref.divisor) || 1;
   return String(Math.ceil(b / div));
 }
 
@@ -149,7 +174,7 @@ async function envValue(e: EnvVar, ctx: EnvContext, lookup: (n: string) => strin
   const vf = e.valueFrom;
   if (!vf) return '';
   if (vf.fieldRef) return fieldRef(vf.fieldRef.fieldPath, ctx);
-  if (vf.resourceFieldRef) return resourceFieldRef(vf.resourceFieldRef, ctx);
+  if (vf.resourceFieldRef) return resourceFieldValue(vf.resourceFieldRef, ctx.pod, ctx.container, ctx.nodeAllocatable);
   const keyRef = vf.configMapKeyRef ?? vf.secretKeyRef;
   if (keyRef) {
     const kind = vf.configMapKeyRef ? 'configmap' : 'secret';

@@ -5,7 +5,7 @@
 // hostAliases. Not for hostNetwork pods: upstream mounts it only when the runtime reports pod IPs, and CRI runtimes
 // (dockershim, containerd) report none for a host-network sandbox, so such pods keep the node's hosts file.
 // Docker's own hosts file of the sandbox (shared by the containers) has no header, no FQDN and no aliases.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Container, HostAlias, Pod } from 'kubernetes-types/core/v1';
 
@@ -78,5 +78,6 @@ export async function writeEtcHostsFile(podDir: string, content: string): Promis
   if (old === content) return file;
   await mkdir(podDir, { recursive: true, mode: 0o750 });
   await writeFile(file, content, { mode: 0o644 });
+  await chmod(file, 0o644); // a create's mode is cut by the umask; containers of any user must read it
   return file;
 }

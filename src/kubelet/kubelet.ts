@@ -384,7 +384,7 @@ export class Kubelet {
     }
   }
 
-  private statusFor(pod: Pod, seen: ObservedPod, reasons: Map<string, WaitingReason>, source: string, terminal = false): PodStatus {
+  private statusFor(pod: Pod, seen: ObservedPod, reasons: Map<string, WaitingReason>, source: string, terminal = false, restarting?: ReadonlySet<string>): PodStatus {
     const uid = pod.metadata!.uid!;
     const prev = this.records.get(uid);
     const status = computePodStatus({
@@ -397,6 +397,7 @@ export class Kubelet {
       previous: prev?.status,
       now: this.clock.now(),
       terminal,
+      restarting,
       podReason: this.evictedReason(uid) ?? (this.deadlineExceeded.has(uid) ? { phase: 'Failed', reason: DEADLINE_REASON, message: DEADLINE_MESSAGE } : undefined),
     });
     if (prev && prev.pod === pod && sameStatus(prev.status, status)) return status;
@@ -429,7 +430,7 @@ export class Kubelet {
     }
     const a = res.actions;
     if (a.createSandbox || a.killPod || a.start.length || a.kill.length) this.pleg.trigger();
-    this.statusFor(pod, seen, reasons, d.source);
+    this.statusFor(pod, seen, reasons, d.source, false, new Set(res.started));
     this.probes.sync(pod, seen, this.records.get(uid)?.status.podIP ?? '');
     const deadlineMs = checkActiveDeadline(pod, earliestStart(this.records.get(uid)?.status.startTime, pod.status?.startTime), this.clock.now()).remainingMs;
     const requeueMs = Math.min(res.requeueAfterMs ?? Infinity, deadlineMs ?? Infinity);

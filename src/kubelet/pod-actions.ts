@@ -45,7 +45,7 @@ export interface PodActions {
   start: ContainerToStart[];
   kill: ContainerToKill[];
   backingOff: BackingOff[];
-  /** Dead containers and sandboxes to remove (upstream GC: keep the newest dead instance per container). */
+  /** Dead containers and sandboxes to remove (upstream GC: keep the newest dead instance per container; see computeGarbage). */
   removeContainers: string[];
   removeSandboxes: string[];
   /** Ask for another sync after this long (back-off expiry), if set. */
@@ -151,23 +151,34 @@ function toStart(spec: Container, kind: ContainerKind, seen: ObservedPod): Omit<
   return { spec, kind, restartCount: last ? restartCountOf(last) + 1 : 0 };
 }
 
-/** Upstream GC (MaxPerPodContainer=1): keep the running instance and the newest dead one per container name. */
+/**
+ * Upstream GC (MaxPerPodContainer=1): keep the running instance and the newest dead one per container name. While
+ * that dead instance is also the newest instance of its name (nothing newer seen yet), the dead one before it is kept
+ * too: the status published so far names it as lastState until a status with a newer instance replaces it, so
+ * removing it in the same sync left `kubectl logs --previous` pointing at a removed container. It goes in the first
+ * sync that sees a newer instance (upstream's periodic container GC removes it within its 1-minute period).
+ */
 export function computeGarbage(seen: ObservedPod, keepSandboxId: string | undefined): { containers: string[]; sandboxes: string[] } {
-  const deadSeen = new Set<string>();
+  const deadKept = new Map<string, number>();
+  const newestIsDead = new Map<string, boolean>();
   const containers: string[] = [];
   const keptSandboxes = new Set<string>();
   for (const c of seen.containers) {
+    const n = nameOf(c);
+    // seen.containers is newest first: the first instance of a name is its newest.
+    if (!newestIsDead.has(n)) newestIsDead.set(n, c.state === 'CONTAINER_EXITED');
     if (c.state === 'CONTAINER_RUNNING') {
       keptSandboxes.add(c.podSandboxId);
       continue;
     }
-    const n = nameOf(c);
-    if (c.state === 'CONTAINER_EXITED' && !deadSeen.has(n)) {
-      deadSeen.add(n);
+    if (c.state !== 'CONTAINER_EXITED') continue;
+    const kept = deadKept.get(n) ?? 0;
+    if (kept < (newestIsDead.get(n) ? 2 : 1)) {
+      deadKept.set(n, kept + 1);
       keptSandboxes.add(c.podSandboxId);
       continue;
     }
-    if (c.state === 'CONTAINER_EXITED') containers.push(c.id);
+    containers.push(c.id);
   }
   const latest = seen.sandboxes[0]?.id;
   const sandboxes = seen.sandboxes

@@ -28,6 +28,11 @@ export interface StatusInput {
   podReason?: { phase: 'Failed'; reason: string; message: string };
   /** The pod is being deleted and nothing of it runs any more: its phase becomes terminal (getPhase podIsTerminal). */
   terminal?: boolean;
+  /**
+   * Containers the sync that produced `seen` went on to start a new instance of (the pod worker computes the status
+   * after its sync, from the snapshot taken before it): their newest instance in `seen` is already the previous one.
+   */
+  restarting?: ReadonlySet<string>;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -110,6 +115,17 @@ function containerStatuses(input: StatusInput, containers: Container[], isInit: 
     if (k === 0) statuses.set(n, conv);
     else statuses.get(n)!.lastState = conv.state;
     seenCount.set(n, k + 1);
+  }
+  // A new instance exists that `seen` predates: the newest dead instance seen is now the last termination. Upstream
+  // shows this sync's status from before SyncPod (reason cache still CrashLoopBackOff, lastState = that instance);
+  // without this the status said "terminated, no lastState" until the next relist and `--previous` was not found.
+  for (const c of containers) {
+    const s = statuses.get(c.name)!;
+    if (!input.restarting?.has(c.name) || !s.state?.terminated || !seenCount.has(c.name)) continue;
+    const old = prev.get(c.name);
+    const sameInstance = !!old?.state?.waiting && old.lastState?.terminated?.containerID === s.state.terminated.containerID;
+    s.lastState = s.state;
+    s.state = sameInstance && old?.state?.waiting ? { waiting: { ...old.state.waiting } } : { waiting: {} };
   }
   for (const c of containers) {
     if (isInit) {

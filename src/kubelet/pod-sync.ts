@@ -21,6 +21,7 @@ import { runProbe } from './prober.ts';
 import { effectiveSecurityContext, imageUserOrRoot, verifyRunAsNonRoot } from './security-context.ts';
 import { applyPodCgroup } from './pod-cgroup.ts';
 import { buildManagedHostsFile, ETC_HOSTS_PATH, podHostnameAndDomain, shouldMountEtcHosts, writeEtcHostsFile } from './etc-hosts.ts';
+import { buildResolvConf, hostResolvConfPath, podDNSConfig, readHostDNS, RESOLV_CONF_PATH, shouldMountResolvConf, writeResolvConfFile } from './dns.ts';
 
 /** Minimum grace for a container kill (pkg/kubelet/kuberuntime: minimumGracePeriodInSeconds). */
 const MIN_GRACE_SECONDS = 2;
@@ -60,6 +61,8 @@ const containerRef = (pod: Pod, c: Container, kind: 'init' | 'app'): ObjectRef =
 export interface SyncResult {
   actions: PodActions;
   requeueAfterMs?: number;
+  /** Containers a start was attempted for (a new instance may exist that the sync's snapshot predates). */
+  started?: string[];
 }
 
 /** Grace for a container stop: the pod's deletion grace when being deleted, else its spec, else the container's label. */
@@ -151,7 +154,7 @@ export async function syncPod(deps: PodSyncDeps, pod: Pod, seen: ObservedPod, re
   // objects (upstream remounts them on every sync; the atomic writer makes an unchanged payload a no-op).
   let volumes: Map<string, string>;
   try {
-    volumes = await setupPodVolumes(pod, { rootDir: deps.node.rootDir, data: deps.data, tokens: deps.tokens });
+    volumes = await setupPodVolumes(pod, { rootDir: deps.node.rootDir, data: deps.data, tokens: deps.tokens, nodeAllocatable: deps.nodeAllocatable() });
     if (!actions.createSandbox && actions.start.length === 0) return { actions, requeueAfterMs };
   } catch (err) {
     // The volume's own MountVolume.SetUp message, as upstream's operation executor reports it.
@@ -163,7 +166,18 @@ export async function syncPod(deps: PodSyncDeps, pod: Pod, seen: ObservedPod, re
   }
 
   let sandboxId = actions.sandboxId;
-  const sandboxConfig: PodSandboxConfig = buildSandboxConfig(pod, actions.attempt, deps.node);
+  // GetPodDNS (network/dns/dns.go) reads the host's resolver file each time the sandbox config is generated.
+  let dns: ReturnType<typeof podDNSConfig>;
+  try {
+    const host = await readHostDNS(await hostResolvConfPath(deps.node.resolvConf));
+    dns = podDNSConfig(pod, { clusterDNS: deps.node.clusterDNS, clusterDomain: deps.node.clusterDomain, host });
+  } catch (err) {
+    log.warn({ err }, 'reading the host resolv.conf failed');
+    if (actions.createSandbox) deps.recorder.event(podRef, 'Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${errorMessage(err)}`);
+    return { actions, requeueAfterMs: Math.min(requeueAfterMs ?? Infinity, 5000) };
+  }
+  for (const w of dns.warnings) deps.recorder.event(podRef, 'Warning', w.reason, w.message);
+  const sandboxConfig: PodSandboxConfig = buildSandboxConfig(pod, actions.attempt, deps.node, dns.config);
   if (actions.createSandbox) {
     try {
       await mkdir(sandboxConfig.logDirectory!, { recursive: true });
@@ -184,13 +198,15 @@ export async function syncPod(deps: PodSyncDeps, pod: Pod, seen: ObservedPod, re
   // The pod cgroup gets the pod's summed limits before its containers start (Docker created it with the sandbox).
   if (actions.start.length > 0)
     await applyPodCgroup(pod).catch((err: unknown) => log.warn({ err }, 'pod cgroup limits not applied'));
+  const started: string[] = [];
   for (const s of actions.start) {
+    started.push(s.spec.name);
     const r = await startContainer(deps, { pod, start: s, sandboxId: sandboxId!, sandboxConfig, volumes, podIP });
     if (r.retryInMs !== undefined) requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, r.retryInMs);
     if (r.reason) reasons.set(s.spec.name, r.reason);
     else reasons.delete(s.spec.name);
   }
-  return { actions, requeueAfterMs };
+  return { actions, requeueAfterMs, started };
 }
 
 const hasUpdatableVolumes = (pod: Pod): boolean => (pod.spec?.volumes ?? []).some(isForcedReadOnly);
@@ -263,6 +279,9 @@ async function startContainer(deps: PodSyncDeps, input: StartInput): Promise<{ r
       const hosts = buildManagedHostsFile({ podIPs: [input.podIP], hostname, hostDomain, hostAliases: pod.spec?.hostAliases });
       config.mounts.push({ containerPath: ETC_HOSTS_PATH, hostPath: await writeEtcHostsFile(pd, hosts) });
     }
+    // The runtime's resolv.conf as cri-dockerd rewrites it (Docker's own differs in order and fills in from the host).
+    const resolv = buildResolvConf(input.sandboxConfig.dnsConfig ?? { servers: [], searches: [], options: [] });
+    if (shouldMountResolvConf(c, resolv)) config.mounts.push({ containerPath: RESOLV_CONF_PATH, hostPath: await writeResolvConfFile(pd, resolv) });
   } catch (err) {
     const message = errorMessage(err);
     deps.recorder.event(ref, 'Warning', 'Failed', `Error: ${message}`);

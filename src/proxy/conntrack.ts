@@ -3,8 +3,7 @@
 // is deleted. Port of pkg/proxy/conntrack/cleanup.go: compute the deletions (pure), then run `conntrack -D`.
 import type { Logger } from '../lib/index.ts';
 import { inNetns, runCommand } from './exec.ts';
-import type { ServiceChange } from './plan.ts';
-import type { ServicePortInfo } from './types.ts';
+import type { PortChange, ServicePortInfo } from './types.ts';
 
 /** One `conntrack -D -p udp …` call. */
 export interface ConntrackDeletion {
@@ -25,7 +24,7 @@ function serviceIPDeletions(svc: ServicePortInfo, out: ConntrackDeletion[]): voi
  * Deletions for a set of Service changes: entries of deleted UDP service ports and of UDP ports that went from
  * no endpoints to some, and entries DNATed to UDP endpoints that are no longer used. Pure, deduplicated.
  */
-export function computeConntrackCleanup(changes: Iterable<ServiceChange>): ConntrackDeletion[] {
+export function computeConntrackCleanup(changes: Iterable<PortChange>): ConntrackDeletion[] {
   const out: ConntrackDeletion[] = [];
   for (const c of changes) {
     const next = new Map(c.next.map((p) => [p.key, p]));

@@ -1,5 +1,5 @@
 // `--proxy-mode none`: the same event surface, doing nothing, so the composition root wires informers one way.
-import type { ProxyEventHandler } from './proxier.ts';
+import type { ProxyEventHandler } from './frontend.ts';
 
 export const disabledProxy: ProxyEventHandler & { healthy(): boolean } = {
   onServiceAdd: () => {},

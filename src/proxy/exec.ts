@@ -1,7 +1,7 @@
 // Runs an external tool (iptables-restore, conntrack, sysctl) with stdin, a timeout and an abort signal, optionally
 // inside a network namespace (`nsenter --net`), so tests and benchmarks use exactly the production code path.
 import { spawn } from 'node:child_process';
-import { TimeoutError } from '../lib/index.ts';
+import { RestoreFailedError, TimeoutError, errorMessage } from '../lib/index.ts';
 
 export interface RunOptions {
   input?: string;
@@ -69,4 +69,56 @@ export function runCommand(argv: readonly string[], opts: RunOptions): Promise<R
     child.stdin.on('error', () => {});
     child.stdin.end(opts.input ?? '');
   });
+}
+
+/** A tool rejected the input it read on stdin. `line` is 1-based in the input; `context` holds the lines around it. */
+export class InputRejectedError extends RestoreFailedError {
+  readonly line: number | undefined;
+  readonly context: string[];
+  readonly stderr: string;
+  constructor(message: string, opts: { line: number | undefined; context: string[]; stderr: string; cause?: unknown }) {
+    super(message, { cause: opts.cause });
+    this.line = opts.line;
+    this.context = opts.context;
+    this.stderr = opts.stderr;
+  }
+}
+
+/** Lines `line`±`around` of `text`, prefixed with their numbers (the log shows what the tool rejected). */
+export function extractLines(text: string, line: number, around = 3): string[] {
+  const lines = text.split('\n');
+  const from = Math.max(1, line - around);
+  const to = Math.min(lines.length, line + around);
+  const out: string[] = [];
+  for (let i = from; i <= to; i++) out.push(`${i === line ? '>' : ' '}${i}: ${lines[i - 1]}`);
+  return out;
+}
+
+export interface ApplyInputOptions<E extends InputRejectedError> {
+  /** The command as error messages name it, e.g. "iptables-restore" or "nft -f". */
+  label: string;
+  timeoutMs: number;
+  signal?: AbortSignal;
+  /** The failing input line as the tool's stderr reports it, if it does. */
+  parseErrorLine: (stderr: string) => number | undefined;
+  /** The mode's error class (callers check it with instanceof). */
+  newError: (message: string, opts: { line: number | undefined; context: string[]; stderr: string; cause?: unknown }) => E;
+}
+
+/**
+ * Runs argv with `text` on stdin (iptables-restore, `nft -f -`: one atomic transaction each). Resolves on exit 0.
+ * Throws opts.newError when the tool cannot be run, times out or is aborted (no line, `cause` attached), or when it
+ * exits non-zero (its first stderr line in the message; the failing line and the lines around it, if known).
+ */
+export async function applyInput<E extends InputRejectedError>(argv: readonly string[], text: string, opts: ApplyInputOptions<E>): Promise<void> {
+  let r: RunResult;
+  try {
+    r = await runCommand(argv, { input: text, timeoutMs: opts.timeoutMs, signal: opts.signal });
+  } catch (err: unknown) {
+    throw opts.newError(`${opts.label} failed: ${errorMessage(err)}`, { line: undefined, context: [], stderr: '', cause: err });
+  }
+  if (r.code === 0) return;
+  const stderr = r.stderr.trim();
+  const line = opts.parseErrorLine(stderr);
+  throw opts.newError(`${opts.label} exited ${r.code}: ${stderr.split('\n')[0] ?? ''}`, { line, context: line ? extractLines(text, line) : [], stderr });
 }

@@ -3,7 +3,7 @@
 // chain first, else the variant that already holds more rules, ties to nft.
 import type { Logger } from '../lib/index.ts';
 import { RestoreFailedError, errorMessage } from '../lib/index.ts';
-import { inNetns, runCommand } from './exec.ts';
+import { InputRejectedError, applyInput, inNetns, runCommand } from './exec.ts';
 import type { Table } from './rules.ts';
 
 export type IptablesBackend = 'legacy' | 'nft';
@@ -26,17 +26,7 @@ export interface IptablesExecutor {
 }
 
 /** iptables-restore rejected its input. `line` is 1-based in the input; `context` holds the lines around it. */
-export class IptablesRestoreError extends RestoreFailedError {
-  readonly line: number | undefined;
-  readonly context: string[];
-  readonly stderr: string;
-  constructor(message: string, opts: { line: number | undefined; context: string[]; stderr: string; cause?: unknown }) {
-    super(message, { cause: opts.cause });
-    this.line = opts.line;
-    this.context = opts.context;
-    this.stderr = opts.stderr;
-  }
-}
+export class IptablesRestoreError extends InputRejectedError {}
 
 /** The failing line number from iptables-restore's stderr (both variants), if any. */
 export function parseRestoreErrorLine(stderr: string): number | undefined {
@@ -44,15 +34,7 @@ export function parseRestoreErrorLine(stderr: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-/** Lines `line`±`around` of `text`, prefixed with their numbers (the log shows what iptables rejected). */
-export function extractLines(text: string, line: number, around = 3): string[] {
-  const lines = text.split('\n');
-  const from = Math.max(1, line - around);
-  const to = Math.min(lines.length, line + around);
-  const out: string[] = [];
-  for (let i = from; i <= to; i++) out.push(`${i === line ? '>' : ' '}${i}: ${lines[i - 1]}`);
-  return out;
-}
+export { extractLines } from './exec.ts';
 
 interface Binaries {
   restore: string;
@@ -90,22 +72,13 @@ export class CommandIptablesExecutor implements IptablesExecutor {
   }
 
   async restore(text: string, signal?: AbortSignal): Promise<void> {
-    const argv = inNetns(this.netns, [this.bin.restore, ...RESTORE_FLAGS]);
-    let r;
-    try {
-      r = await runCommand(argv, { input: text, timeoutMs: this.restoreTimeoutMs, signal });
-    } catch (err: unknown) {
-      throw new IptablesRestoreError(`${this.bin.restore} failed: ${errorMessage(err)}`, { line: undefined, context: [], stderr: '', cause: err });
-    }
-    if (r.code !== 0) {
-      const line = parseRestoreErrorLine(r.stderr);
-      const stderr = r.stderr.trim();
-      throw new IptablesRestoreError(`${this.bin.restore} exited ${r.code}: ${stderr.split('\n')[0] ?? ''}`, {
-        line,
-        context: line ? extractLines(text, line) : [],
-        stderr,
-      });
-    }
+    await applyInput(inNetns(this.netns, [this.bin.restore, ...RESTORE_FLAGS]), text, {
+      label: this.bin.restore,
+      timeoutMs: this.restoreTimeoutMs,
+      signal,
+      parseErrorLine: parseRestoreErrorLine,
+      newError: (message, opts) => new IptablesRestoreError(message, opts),
+    });
   }
 
   async save(table?: Table, signal?: AbortSignal): Promise<string> {

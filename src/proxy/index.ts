@@ -4,7 +4,7 @@
 // against iptables-save, partial = only the changed Services' chains), the iptables-restore executor (legacy or
 // nft, optionally inside a network namespace), the canary check, stale-chain and UDP conntrack cleanup,
 // healthCheckNodePort listeners, and the CLI-facing pieces (`runCleanup`, `describeServiceRules`). The nftables
-// mode (src/proxy/nftables/) shares the change trackers, conntrack and health check pieces.
+// mode (src/proxy/nftables/) shares the informer side and sync loop (frontend.ts), conntrack and health check pieces.
 // It imports only lib; the composition root wires informers and the real executor.
 
 export type {
@@ -16,7 +16,8 @@ export type {
   ServiceEndpoints,
 } from './types.ts';
 export { ServiceProxy } from './proxier.ts';
-export type { ProxyEventHandler, ServiceProxyOptions, SyncReport } from './proxier.ts';
+export type { ServiceProxyOptions, SyncReport } from './proxier.ts';
+export type { ProxyEventHandler, ProxyNodeOptions } from './frontend.ts';
 export { ChangeSet, ServiceChangeTracker, EndpointsChangeTracker } from './change-tracker.ts';
 export type { PendingChanges } from './change-tracker.ts';
 export { DEFAULT_PROXY_CONFIG, resolveProxyConfig, validateProxyConfig } from './config.ts';

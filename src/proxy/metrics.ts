@@ -35,6 +35,18 @@ export class Histogram {
   }
 }
 
+/** How long one sync took (ms), by step, and how much it wrote. */
+export interface SyncTimings {
+  durationMs: number;
+  /** Building rules and planning the write (pure part). */
+  buildMs: number;
+  /** Reading the kernel's state (iptables-save, `nft list table`; full syncs only). */
+  saveMs: number;
+  /** Writing (iptables-restore, `nft -f -`): process start, parse, kernel commit. */
+  restoreMs: number;
+  restoreBytes: number;
+}
+
 export interface ProxyMetricsSnapshot {
   backend: string;
   /** All syncs, and full / partial separately (seconds). */
@@ -44,14 +56,8 @@ export interface ProxyMetricsSnapshot {
   /** Epoch ms of the last successful sync / of the oldest change still waiting (0 = none). */
   syncProxyRulesLastTimestampMs: number;
   syncProxyRulesLastQueuedTimestampMs: number;
-  lastSync: {
+  lastSync: SyncTimings & {
     kind: 'full' | 'partial' | 'none';
-    durationMs: number;
-    /** Time spent building rules (pure part) and in iptables-save / iptables-restore. */
-    buildMs: number;
-    saveMs: number;
-    restoreMs: number;
-    restoreBytes: number;
     chainsWritten: number;
     chainsDeleted: number;
     rulesWritten: number;
@@ -71,4 +77,108 @@ export interface ProxyMetricsSnapshot {
   syncProxyRulesNoLocalEndpointsTotal: { internal: number; external: number };
   conntrackEntriesDeletedTotal: number;
   canaryFullSyncsTotal: number;
+}
+
+/** What one sync did, in either mode; S is the mode's plan statistics. */
+export interface ProxySyncReport<S extends SyncStatsFields = SyncStatsFields> extends SyncTimings {
+  kind: 'full' | 'partial' | 'noop' | 'skipped';
+  /** A partial sync failed and a full sync followed. */
+  fellBack: boolean;
+  stats: S | undefined;
+  changedServices: number;
+}
+
+/** The plan statistics of either mode that the metrics read (nftables has no -D / -I lines). */
+export interface SyncStatsFields {
+  chainsWritten: number;
+  chainsDeleted: number;
+  rulesWritten: number;
+  rulesDeleted?: number;
+  rulesInserted?: number;
+}
+
+/** The mode's view of what it maintains now, read at scrape time. */
+export interface AppliedFigures {
+  backend: string;
+  iptablesRulesTotal: { filter: number; nat: number };
+  natChainsTotal: number;
+  services: number;
+  servicePorts: number;
+  largeClusterMode: boolean;
+}
+
+/** What the proxy frontend knows at scrape time. */
+export interface InputFigures {
+  /** Epoch ms of the oldest change still waiting, if any. */
+  oldestPendingAt: number | undefined;
+  endpoints: number;
+  noLocal: { internal: number; external: number };
+}
+
+/**
+ * The sync counters and histograms both proxy modes keep. The proxy bumps the failure and conntrack counters where
+ * they happen and calls recordSync once per completed (not skipped) sync.
+ */
+export class SyncMetrics {
+  private readonly hAll = new Histogram();
+  private readonly hFull = new Histogram();
+  private readonly hPartial = new Histogram();
+  private lastSuccessAt = 0;
+  private lastReport: ProxySyncReport | undefined;
+  private readonly syncsTotal = { full: 0, partial: 0, noop: 0 };
+  restoreFailures = 0;
+  partialFailures = 0;
+  conntrackDeleted = 0;
+  canaryFullSyncs = 0;
+
+  /** A sync reached the kernel (or had nothing to write) at `now`, taking `seconds`. */
+  recordSync(report: ProxySyncReport, seconds: number, now: number): void {
+    this.lastSuccessAt = now;
+    this.hAll.observe(seconds);
+    if (report.kind === 'full') {
+      this.hFull.observe(seconds);
+      this.syncsTotal.full++;
+    } else if (report.kind === 'partial') {
+      this.hPartial.observe(seconds);
+      this.syncsTotal.partial++;
+    } else this.syncsTotal.noop++;
+    this.lastReport = report;
+  }
+
+  snapshot(applied: AppliedFigures, inputs: InputFigures): ProxyMetricsSnapshot {
+    const r = this.lastReport;
+    return {
+      backend: applied.backend,
+      syncProxyRulesDurationSeconds: this.hAll.snapshot(),
+      syncFullProxyRulesDurationSeconds: this.hFull.snapshot(),
+      syncPartialProxyRulesDurationSeconds: this.hPartial.snapshot(),
+      syncProxyRulesLastTimestampMs: this.lastSuccessAt,
+      syncProxyRulesLastQueuedTimestampMs: inputs.oldestPendingAt ?? 0,
+      lastSync: {
+        kind: r?.kind === 'full' || r?.kind === 'partial' ? r.kind : 'none',
+        durationMs: r?.durationMs ?? 0,
+        buildMs: r?.buildMs ?? 0,
+        saveMs: r?.saveMs ?? 0,
+        restoreMs: r?.restoreMs ?? 0,
+        restoreBytes: r?.restoreBytes ?? 0,
+        chainsWritten: r?.stats?.chainsWritten ?? 0,
+        chainsDeleted: r?.stats?.chainsDeleted ?? 0,
+        rulesWritten: r?.stats?.rulesWritten ?? 0,
+        rulesDeleted: r?.stats?.rulesDeleted ?? 0,
+        rulesInserted: r?.stats?.rulesInserted ?? 0,
+      },
+      iptablesRulesTotal: { ...applied.iptablesRulesTotal },
+      natChainsTotal: applied.natChainsTotal,
+      services: applied.services,
+      servicePorts: applied.servicePorts,
+      endpoints: inputs.endpoints,
+      largeClusterMode: applied.largeClusterMode,
+      syncsTotal: { ...this.syncsTotal },
+      iptablesRestoreFailuresTotal: this.restoreFailures,
+      iptablesPartialRestoreFailuresTotal: this.partialFailures,
+      syncProxyRulesNoLocalEndpointsTotal: { ...inputs.noLocal },
+      conntrackEntriesDeletedTotal: this.conntrackDeleted,
+      canaryFullSyncsTotal: this.canaryFullSyncs,
+    };
+  }
 }

@@ -4,7 +4,7 @@
 // filter, KUBE-PROXY-FIREWALL), with one deliberate difference: every rule is written in the canonical form
 // iptables-save prints (address/32, -p before matches, --set-xmark, 11-digit probabilities, quoted comments), so
 // the text berth wrote and the text the kernel reports compare equal and a full sync can skip unchanged chains.
-import type { EndpointInfo, ServicePortInfo } from './types.ts';
+import type { BuiltServicePort, EndpointInfo, ServicePortInfo } from './types.ts';
 import { type ChainNamer, KUBE_EXTERNAL_SERVICES, KUBE_FIREWALL, KUBE_FORWARD, KUBE_MARK_MASQ, KUBE_NODEPORTS,
   KUBE_POSTROUTING, KUBE_PROXY_FIREWALL, KUBE_SERVICES } from './chain-names.ts';
 import { categorizeEndpoints, externallyAccessible, externalPolicyLocal, usesClusterEndpoints, usesLocalEndpoints } from './topology.ts';
@@ -36,22 +36,13 @@ export interface BuildContext extends RuleOptions {
 }
 
 /** Everything one service port contributes. Lines are complete ("-A CHAIN …"). */
-export interface ServicePortRules {
-  /** "ns/name[:port]/PROTO", unique per service port. */
-  readonly key: string;
-  readonly svc: ServicePortInfo;
+export interface ServicePortRules extends BuiltServicePort {
   /** nat chains owned by this port, in write order. */
   readonly chains: ReadonlyArray<readonly [chain: string, lines: readonly string[]]>;
   /** Rules in shared nat chains (KUBE-SERVICES, KUBE-NODEPORTS). */
   readonly natTop: readonly string[];
   /** Rules in shared filter chains. */
   readonly filterTop: readonly string[];
-  /** Endpoints some rule DNATs to (conntrack cleanup compares these). */
-  readonly reachable: readonly EndpointInfo[];
-  /** Local ready endpoints (healthCheckNodePort answers with these). */
-  readonly localReady: number;
-  readonly noLocalInternal: boolean;
-  readonly noLocalExternal: boolean;
 }
 
 export function servicePortKey(svc: ServicePortInfo): string {

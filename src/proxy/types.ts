@@ -88,3 +88,25 @@ export interface EndpointSliceV1beta1 {
   }>;
   ports?: Array<{ name?: string; port?: number; protocol?: string; appProtocol?: string }>;
 }
+
+/**
+ * What every mode's built service port carries besides its rules (iptables ServicePortRules, nftables
+ * NftServicePort): read by conntrack cleanup, the health check server and the metrics.
+ */
+export interface BuiltServicePort {
+  /** "ns/name[:port]/PROTO", unique per service port. */
+  readonly key: string;
+  readonly svc: ServicePortInfo;
+  /** Endpoints some rule DNATs to (conntrack cleanup compares these). */
+  readonly reachable: readonly EndpointInfo[];
+  /** Local ready endpoints (healthCheckNodePort answers with these). */
+  readonly localReady: number;
+  readonly noLocalInternal: boolean;
+  readonly noLocalExternal: boolean;
+}
+
+/** One Service's ports as last applied and as now built (either empty when it appeared or went). */
+export interface PortChange<P extends BuiltServicePort = BuiltServicePort> {
+  prev: readonly P[];
+  next: readonly P[];
+}

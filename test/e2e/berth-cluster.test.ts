@@ -1,26 +1,19 @@
 // berth as a node of a real cluster (kube-apiserver 1.20 + etcd + controller-manager from the rig), with its
 // node identity under the Node authorizer and NodeRestriction; kubectl (admin) is the user.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Pod } from 'kubernetes-types/core/v1';
-import { BerthProcess, docker, REPO } from '../helpers/berth.ts';
-import { ensureTestImages, BUSYBOX_IMAGE } from '../integration/helpers/docker-images.ts';
-import { e2eNodeName, kubectl, paths, requireCluster, uniqueName, waitFor } from './helpers/cluster.ts';
+import { docker, REPO, shContainer } from '../helpers/berth.ts';
+import { BUSYBOX_IMAGE } from '../integration/helpers/docker-images.ts';
+import { deleteRunObjects, e2eNodeName, getPod as getNsPod, kubectl, kubectlApply, paths, requireCluster, uniqueName, useClusterBerth, waitFor } from './helpers/cluster.ts';
 
 const up = await requireCluster();
 const NODE = e2eNodeName;
 const NS = 'default';
 
-const getPod = async (name: string): Promise<Pod | undefined> => {
-  try {
-    return JSON.parse(await kubectl(['get', 'pod', '-n', NS, name, '-o', 'json'])) as Pod;
-  } catch (err) {
-    if (/NotFound/.test(String(err))) return undefined;
-    throw err;
-  }
-};
+const getPod = (name: string): Promise<Pod | undefined> => getNsPod(NS, name);
 
 const RUN = uniqueName('run');
 const podManifest = (name: string, spec: Record<string, unknown>): string =>
@@ -30,61 +23,32 @@ const podManifest = (name: string, spec: Record<string, unknown>): string =>
     metadata: { name, namespace: NS, labels: { app: name, 'berth-e2e': RUN } },
     spec: { nodeName: NODE, terminationGracePeriodSeconds: 5, ...spec },
   });
-const c = (script: string, more: Record<string, unknown> = {}): Record<string, unknown> => ({
-  name: 'c',
-  image: BUSYBOX_IMAGE,
-  imagePullPolicy: 'IfNotPresent',
-  command: ['sh', '-c', script],
-  ...more,
-});
+const c = (script: string, more: Record<string, unknown> = {}): Record<string, unknown> => shContainer('c', script, more);
 
 function apiserverPid(): number {
   return Number(readFileSync(path.join(paths.dir, 'run', 'kube-apiserver.pid'), 'utf8').trim());
 }
 
 describe.skipIf(!up)('berth as a cluster node', () => {
-  const berth = new BerthProcess({
-    nodeName: NODE,
-    extraArgs: [`--kubeconfig=${paths.nodeKubeconfig(NODE)}`, '--crash-loop-backoff-initial=2s', '--crash-loop-backoff-max=8s', '--node-ip=127.0.0.1'],
-  });
-  const create = async (name: string, spec: Record<string, unknown>): Promise<void> => {
-    await kubectl(['apply', '-f', '-'], { input: podManifest(name, spec) });
-  };
-
-  beforeAll(async () => {
-    await ensureTestImages(docker);
-    await kubectl(['delete', 'node', NODE, '--ignore-not-found', '--wait=false']);
-    mkdirSync(berth.manifestDir, { recursive: true });
-    writeFileSync(
-      path.join(berth.manifestDir, 'static.yaml'),
-      JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'static-web', namespace: NS }, spec: { containers: [c('sleep 3600')] } }),
-    );
-    berth.start();
-    await waitFor(
-      async () => {
-        const out = await kubectl(['get', 'node', NODE, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']);
-        return out === 'True';
-      },
-      40_000,
-      { what: 'node Ready' },
-    );
-  }, 60_000);
-
-  afterAll(async () => {
+  const berth = useClusterBerth({
+    node: NODE,
+    extraArgs: ['--crash-loop-backoff-initial=2s', '--crash-loop-backoff-max=8s', '--node-ip=127.0.0.1'],
+    replaceNode: true,
+    beforeStart: () =>
+      writeFileSync(
+        path.join(berth.manifestDir, 'static.yaml'),
+        JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'static-web', namespace: NS }, spec: { containers: [c('sleep 3600')] } }),
+      ),
+    hookTimeoutMs: 60_000,
     // Stop berth and remove its containers first, then the API objects (retried: the API server may have
     // just restarted).
-    await berth.cleanup();
-    await waitFor(
-      async () => {
-        await kubectl(['delete', 'pod', '-n', NS, '-l', `berth-e2e=${RUN}`, '--ignore-not-found', '--grace-period=0', '--force']);
-        await kubectl(['delete', 'pod', '-n', NS, `static-web-${NODE}`, '--ignore-not-found', '--grace-period=0', '--force']);
-        await kubectl(['delete', 'node', NODE, '--ignore-not-found', '--wait=false']);
-        return true;
-      },
-      40_000,
-      { what: 'e2e objects deleted', intervalMs: 1000 },
-    );
-  }, 90_000);
+    afterCleanup: () =>
+      deleteRunObjects({ ns: NS, run: RUN, node: NODE, also: [['delete', 'pod', '-n', NS, `static-web-${NODE}`, '--ignore-not-found', '--grace-period=0', '--force']] }),
+    cleanupTimeoutMs: 90_000,
+  });
+  const create = async (name: string, spec: Record<string, unknown>): Promise<void> => {
+    await kubectlApply(podManifest(name, spec));
+  };
 
   it('registers the node: Ready in kubectl get nodes, with addresses, capacity and nodeInfo', async () => {
     const wide = await kubectl(['get', 'nodes', NODE, '-o', 'wide', '--no-headers']);

@@ -6,13 +6,11 @@
 // grace period a running Burstable pod is evicted with --eviction-max-pod-grace-period (phase Failed, reason
 // Evicted, upstream's message naming the container's usage, a Warning Event); a BestEffort pod is refused admission.
 // Runs berth as the e2e node: wrap in `flock /tmp/berth-e2e.lock`.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import os from 'node:os';
 import type { Event, Node, Pod } from 'kubernetes-types/core/v1';
-import { BerthProcess, docker } from '../helpers/berth.ts';
-import { ensureTestImages, BUSYBOX_IMAGE } from '../integration/helpers/docker-images.ts';
-import { e2eNodeName, kubectl, paths, requireCluster, uniqueName, waitFor } from './helpers/cluster.ts';
+import { BUSYBOX_IMAGE } from '../integration/helpers/docker-images.ts';
+import { dropRunObjects, e2eNodeName, kubectl, requireCluster, uniqueName, useClusterBerth, waitFor } from './helpers/cluster.ts';
 
 const up = await requireCluster();
 const NODE = e2eNodeName;
@@ -38,31 +36,16 @@ const pressure = async (): Promise<string | undefined> =>
   (await getJSON<Node>(['get', 'node', NODE])).status?.conditions?.find((c) => c.type === 'MemoryPressure')?.status;
 
 describe.skipIf(!up)('eviction under a forced memory threshold', () => {
-  const berth = new BerthProcess({
-    nodeName: NODE,
-    extraArgs: [
-      `--kubeconfig=${paths.nodeKubeconfig(NODE)}`,
-      '--node-ip=127.0.0.1',
-      `--eviction-soft=memory.available<${THRESHOLD}`,
-      '--eviction-soft-grace-period=memory.available=40s',
-      '--eviction-max-pod-grace-period=3',
-    ],
+  const berth = useClusterBerth({
+    node: NODE,
+    extraArgs: ['--node-ip=127.0.0.1', `--eviction-soft=memory.available<${THRESHOLD}`, '--eviction-soft-grace-period=memory.available=40s', '--eviction-max-pod-grace-period=3'],
+    replaceNode: true,
+    ready: () => waitFor(async () => (await pressure()) === 'True', 60_000, { what: 'MemoryPressure=True on the node', intervalMs: 1000 }),
+    hookTimeoutMs: 90_000,
+    // Deletes the Node too: it keeps MemoryPressure (and its taint) until a berth without the forced threshold reports; start clean.
+    afterCleanup: () => dropRunObjects({ ns: NS, run: RUN, node: NODE }),
+    cleanupTimeoutMs: 60_000,
   });
-
-  beforeAll(async () => {
-    await ensureTestImages(docker);
-    await kubectl(['delete', 'node', NODE, '--ignore-not-found', '--wait=false']);
-    mkdirSync(berth.manifestDir, { recursive: true });
-    berth.start();
-    await waitFor(async () => (await pressure()) === 'True', 60_000, { what: 'MemoryPressure=True on the node', intervalMs: 1000 });
-  }, 90_000);
-
-  afterAll(async () => {
-    await berth.cleanup();
-    await kubectl(['delete', 'pod', '-n', NS, '-l', `berth-e2e=${RUN}`, '--ignore-not-found', '--grace-period=0', '--force']).catch(() => undefined);
-    // The Node keeps MemoryPressure (and its taint) until a berth without the forced threshold reports; start clean.
-    await kubectl(['delete', 'node', NODE, '--ignore-not-found', '--wait=false']).catch(() => undefined);
-  }, 60_000);
 
   it('the node reports MemoryPressure with upstream\'s reason and the controller-manager taints it', async () => {
     const node = await getJSON<Node>(['get', 'node', NODE]);

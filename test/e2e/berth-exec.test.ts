@@ -4,11 +4,10 @@
 // `flock /tmp/berth-e2e.lock` (scripts/test.sh runs suites one at a time).
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { BerthProcess, docker, REPO } from '../helpers/berth.ts';
+import { BerthProcess, docker, execCode, httpGet, REPO } from '../helpers/berth.ts';
 import { ensureTestImages, BUSYBOX_IMAGE } from '../integration/helpers/docker-images.ts';
 import { e2eNodeName, kubectl, paths, requireCluster, uniqueName, waitFor } from './helpers/cluster.ts';
 
@@ -16,26 +15,8 @@ const up = await requireCluster();
 const NODE = e2eNodeName;
 
 /** kubectl as the admin user, keeping the exit code (the helper's kubectl rejects on non-zero). */
-function kubectlRun(args: string[], input = ''): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(paths.kubectl, ['--kubeconfig', paths.adminKubeconfig, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as { code?: number }).code ?? -1) : 0, stdout, stderr });
-    });
-    child.stdin?.end(input);
-  });
-}
-
-function httpGet(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
-        let body = '';
-        res.on('data', (d: Buffer) => (body += String(d)));
-        res.on('end', () => resolve(body));
-      })
-      .on('error', reject);
-  });
-}
+const kubectlRun = (args: string[], input = ''): Promise<{ code: number; stdout: string; stderr: string }> =>
+  execCode(paths.kubectl, ['--kubeconfig', paths.adminKubeconfig, ...args], input, 60_000);
 
 describe.skipIf(!up)('kubectl exec, attach and port-forward through the API server to berth', () => {
   const NS = uniqueName('exec');

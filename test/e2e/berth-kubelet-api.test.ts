@@ -2,16 +2,16 @@
 // `kubectl get --raw …/proxy/pods` proxied by the API server (client certificate kube-apiserver-kubelet-client),
 // plus the node API's own security: 401 for anonymous requests, 403 (upstream message) for a certificate user
 // without nodes/proxy, and bearer tokens accepted only after a TokenReview. Run with flock /tmp/berth-e2e.lock.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import type { Pod, PodList } from 'kubernetes-types/core/v1';
-import { BerthProcess, docker } from '../helpers/berth.ts';
+import { docker } from '../helpers/berth.ts';
 import { signClient, type CertPair } from '../helpers/pki.ts';
-import { ensureTestImages, BUSYBOX_IMAGE } from '../integration/helpers/docker-images.ts';
-import { e2eNodeName, kubectl, paths, requireCluster, uniqueName, waitFor } from './helpers/cluster.ts';
+import { BUSYBOX_IMAGE } from '../integration/helpers/docker-images.ts';
+import { deleteRunObjects, e2eNodeName, kubectl, kubectlApply, paths, requireCluster, uniqueName, useClusterBerth, waitFor } from './helpers/cluster.ts';
 
 const up = await requireCluster();
 const NODE = e2eNodeName;
@@ -43,41 +43,25 @@ function direct(p: string, o: { cert?: CertPair; token?: string } = {}): Promise
 }
 
 describe.skipIf(!up)('kubelet API of a berth node through the API server', () => {
-  const berth = new BerthProcess({
-    nodeName: NODE,
-    // The client CA defaults to the kubeconfig's cluster CA, which signed the API server's kubelet-client cert.
-    extraArgs: [`--kubeconfig=${paths.nodeKubeconfig(NODE)}`, `--port=${PORT}`, '--node-ip=127.0.0.1', '--crash-loop-backoff-initial=2s', '--crash-loop-backoff-max=4s'],
-  });
   const web = `${RUN}-web`;
   const crash = `${RUN}-crash`;
   const count = `${RUN}-count`;
-
-  beforeAll(async () => {
-    await ensureTestImages(docker);
-    await kubectl(['delete', 'node', NODE, '--ignore-not-found', '--wait=false']);
-    mkdirSync(berth.manifestDir, { recursive: true });
-    berth.start();
-    await waitFor(async () => (await kubectl(['get', 'node', NODE, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'])) === 'True', 60_000, {
-      what: 'node Ready',
-      intervalMs: 500,
-    });
-    await kubectl(['apply', '-f', '-'], { input: manifest(web, 'for i in 1 2 3 4 5; do echo line $i; done; sleep 3600') });
-    await kubectl(['apply', '-f', '-'], { input: manifest(crash, 'echo run $(cat /proc/sys/kernel/random/uuid); exit 1') });
-    await waitFor(async () => (await kubectl(['get', 'pod', web, '-o', 'jsonpath={.status.phase}'])) === 'Running', 60_000, { what: 'web running', intervalMs: 500 });
-  }, 120_000);
-
-  afterAll(async () => {
-    await berth.cleanup();
-    await waitFor(
-      async () => {
-        await kubectl(['delete', 'pod', '-n', NS, '-l', `berth-e2e=${RUN}`, '--ignore-not-found', '--grace-period=0', '--force']);
-        await kubectl(['delete', 'node', NODE, '--ignore-not-found', '--wait=false']);
-        return true;
-      },
-      40_000,
-      { what: 'e2e objects deleted', intervalMs: 1000 },
-    );
-  }, 90_000);
+  const berth = useClusterBerth({
+    node: NODE,
+    // The client CA defaults to the kubeconfig's cluster CA, which signed the API server's kubelet-client cert.
+    extraArgs: [`--port=${PORT}`, '--node-ip=127.0.0.1', '--crash-loop-backoff-initial=2s', '--crash-loop-backoff-max=4s'],
+    replaceNode: true,
+    nodeReadyTimeoutMs: 60_000,
+    nodeReadyIntervalMs: 500,
+    afterReady: async () => {
+      await kubectlApply(manifest(web, 'for i in 1 2 3 4 5; do echo line $i; done; sleep 3600'));
+      await kubectlApply(manifest(crash, 'echo run $(cat /proc/sys/kernel/random/uuid); exit 1'));
+      await waitFor(async () => (await kubectl(['get', 'pod', web, '-o', 'jsonpath={.status.phase}'])) === 'Running', 60_000, { what: 'web running', intervalMs: 500 });
+    },
+    hookTimeoutMs: 120_000,
+    afterCleanup: () => deleteRunObjects({ ns: NS, run: RUN, node: NODE }),
+    cleanupTimeoutMs: 90_000,
+  });
 
   it('kubectl logs: plain, --tail, --timestamps, --limit-bytes, --since', async () => {
     expect(await kubectl(['logs', web])).toBe('line 1\nline 2\nline 3\nline 4\nline 5\n');

@@ -5,11 +5,11 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BerthProcess, docker, REPO } from '../helpers/berth.ts';
-import { ensureTestImages, BUSYBOX_IMAGE } from '../integration/helpers/docker-images.ts';
+import { describe, expect, it } from 'vitest';
+import { REPO, shContainer } from '../helpers/berth.ts';
+import { BUSYBOX_IMAGE } from '../integration/helpers/docker-images.ts';
 import { parseExposition } from '../unit/fixtures/exposition-parser.ts';
-import { e2eNodeName, kubectl, paths, requireCluster, uniqueName, waitFor } from './helpers/cluster.ts';
+import { dropRunObjects, e2eNodeName, kubectl, kubectlApply, requireCluster, uniqueName, useClusterBerth, waitFor } from './helpers/cluster.ts';
 
 const up = await requireCluster();
 const NODE = e2eNodeName;
@@ -22,41 +22,35 @@ interface SummaryJson {
 }
 
 describe.skipIf(!up)('stats of a berth node through the API server', () => {
-  const berth = new BerthProcess({
-    nodeName: NODE,
-    extraArgs: [`--kubeconfig=${paths.nodeKubeconfig(NODE)}`, '--node-ip=127.0.0.1', '--port=10250', '--housekeeping-interval=2s'],
-  });
   const names = [uniqueName('sa'), uniqueName('sb')];
-
-  beforeAll(async () => {
-    await ensureTestImages(docker);
-    await kubectl(['delete', 'node', NODE, '--ignore-not-found', '--wait=false']);
-    berth.start();
-    await waitFor(async () => (await kubectl(['get', 'node', NODE, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'])) === 'True', 60_000, { what: 'node Ready' });
-    for (const name of names)
-      await kubectl(['apply', '-f', '-'], {
-        input: JSON.stringify({
-          apiVersion: 'v1',
-          kind: 'Pod',
-          metadata: { name, namespace: NS, labels: { 'berth-e2e': RUN } },
-          spec: { nodeName: NODE, terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: BUSYBOX_IMAGE, imagePullPolicy: 'IfNotPresent', command: ['sh', '-c', 'sleep 3600'] }] },
-        }),
-      });
-    await waitFor(
-      async () => {
-        const phases = await kubectl(['get', 'pods', '-n', NS, '-l', `berth-e2e=${RUN}`, '-o', 'jsonpath={.items[*].status.phase}']);
-        return phases === 'Running Running';
-      },
-      60_000,
-      { what: 'pods Running' },
-    );
-  }, 150_000);
-
-  afterAll(async () => {
-    await berth.cleanup();
-    await kubectl(['delete', 'pod', '-n', NS, '-l', `berth-e2e=${RUN}`, '--ignore-not-found', '--grace-period=0', '--force']).catch(() => undefined);
-    await kubectl(['delete', 'node', NODE, '--ignore-not-found', '--wait=false']).catch(() => undefined);
-  }, 90_000);
+  const berth = useClusterBerth({
+    node: NODE,
+    extraArgs: ['--node-ip=127.0.0.1', '--port=10250', '--housekeeping-interval=2s'],
+    replaceNode: true,
+    nodeReadyTimeoutMs: 60_000,
+    afterReady: async () => {
+      for (const name of names)
+        await kubectlApply(
+          JSON.stringify({
+            apiVersion: 'v1',
+            kind: 'Pod',
+            metadata: { name, namespace: NS, labels: { 'berth-e2e': RUN } },
+            spec: { nodeName: NODE, terminationGracePeriodSeconds: 1, containers: [shContainer('c', 'sleep 3600')] },
+          }),
+        );
+      await waitFor(
+        async () => {
+          const phases = await kubectl(['get', 'pods', '-n', NS, '-l', `berth-e2e=${RUN}`, '-o', 'jsonpath={.items[*].status.phase}']);
+          return phases === 'Running Running';
+        },
+        60_000,
+        { what: 'pods Running' },
+      );
+    },
+    hookTimeoutMs: 150_000,
+    afterCleanup: () => dropRunObjects({ ns: NS, run: RUN, node: NODE }),
+    cleanupTimeoutMs: 90_000,
+  });
 
   it('serves /stats/summary through the node proxy, naming every running pod of the node', async () => {
     const running = (await kubectl(['get', 'pods', '-A', '--field-selector', `spec.nodeName=${NODE},status.phase=Running`, '-o', 'jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {end}'])).trim().split(' ').filter(Boolean);

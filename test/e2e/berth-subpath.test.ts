@@ -5,64 +5,32 @@
 //   Failed / DeadlineExceeded;
 // - issue #9 defect 2: a Secret volume lives on tmpfs, holds the exact bytes with defaultMode, and a key
 //   removed from the Secret disappears from the running pod.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { mkdirSync } from 'node:fs';
 import type { Pod } from 'kubernetes-types/core/v1';
-import { BerthProcess, docker } from '../helpers/berth.ts';
-import { ensureTestImages, BUSYBOX_IMAGE } from '../integration/helpers/docker-images.ts';
-import { e2eNodeName, kubectl, paths, requireCluster, uniqueName, waitFor } from './helpers/cluster.ts';
+import { docker, shContainer } from '../helpers/berth.ts';
+import { deleteRunObjects, e2eNodeName, getPod as getNsPod, kubectl, kubectlApply, requireCluster, uniqueName, useClusterBerth, waitFor } from './helpers/cluster.ts';
 
 const up = await requireCluster();
 const NODE = e2eNodeName;
 const NS = 'default';
 const RUN = uniqueName('subpath');
 
-const getPod = async (name: string): Promise<Pod | undefined> => {
-  try {
-    return JSON.parse(await kubectl(['get', 'pod', '-n', NS, name, '-o', 'json'])) as Pod;
-  } catch (err) {
-    if (/NotFound/.test(String(err))) return undefined;
-    throw err;
-  }
-};
+const getPod = (name: string): Promise<Pod | undefined> => getNsPod(NS, name);
 const manifest = (name: string, spec: Record<string, unknown>): string =>
   JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS, labels: { 'berth-e2e': RUN } }, spec: { nodeName: NODE, terminationGracePeriodSeconds: 2, ...spec } });
-const c = (script: string, more: Record<string, unknown> = {}): Record<string, unknown> => ({
-  name: 'c',
-  image: BUSYBOX_IMAGE,
-  imagePullPolicy: 'IfNotPresent',
-  command: ['sh', '-c', script],
-  ...more,
-});
+const c = (script: string, more: Record<string, unknown> = {}): Record<string, unknown> => shContainer('c', script, more);
 
 describe.skipIf(!up)('berth node: subPath safety, deadlines and secret volumes against the API server', () => {
-  const berth = new BerthProcess({ nodeName: NODE, extraArgs: [`--kubeconfig=${paths.nodeKubeconfig(NODE)}`, '--node-ip=127.0.0.1', '--sync-frequency=3s'] });
-  const create = (name: string, spec: Record<string, unknown>): Promise<string> => kubectl(['apply', '-f', '-'], { input: manifest(name, spec) });
-
-  beforeAll(async () => {
-    await ensureTestImages(docker);
-    await kubectl(['delete', 'node', NODE, '--ignore-not-found', '--wait=false']);
-    mkdirSync(berth.manifestDir, { recursive: true });
-    berth.start();
-    await waitFor(async () => (await kubectl(['get', 'node', NODE, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'])) === 'True', 40_000, {
-      what: 'node Ready',
-    });
-  }, 60_000);
-
-  afterAll(async () => {
-    await berth.cleanup();
-    await waitFor(
-      async () => {
-        await kubectl(['delete', 'pod', '-n', NS, '-l', `berth-e2e=${RUN}`, '--ignore-not-found', '--grace-period=0', '--force']);
-        await kubectl(['delete', 'secret', '-n', NS, '-l', `berth-e2e=${RUN}`, '--ignore-not-found']);
-        await kubectl(['delete', 'node', NODE, '--ignore-not-found', '--wait=false']);
-        return true;
-      },
-      40_000,
-      { what: 'e2e objects deleted', intervalMs: 1000 },
-    );
-  }, 90_000);
+  const berth = useClusterBerth({
+    node: NODE,
+    extraArgs: ['--node-ip=127.0.0.1', '--sync-frequency=3s'],
+    replaceNode: true,
+    hookTimeoutMs: 60_000,
+    afterCleanup: () => deleteRunObjects({ ns: NS, run: RUN, node: NODE, also: [['delete', 'secret', '-n', NS, '-l', `berth-e2e=${RUN}`, '--ignore-not-found']] }),
+    cleanupTimeoutMs: 90_000,
+  });
+  const create = (name: string, spec: Record<string, unknown>): Promise<string> => kubectlApply(manifest(name, spec));
 
   it('a subPathExpr that expands to .. fails with CreateContainerConfigError and a Failed Event', async () => {
     const name = uniqueName('subpath');

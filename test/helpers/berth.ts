@@ -1,12 +1,16 @@
 // Runs the real berth CLI (`node src/cli/main.ts run …`) as a child process for integration and e2e tests,
 // with its own node name, state directory and read-only port, and cleans up the Docker objects it made.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, createWriteStream, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import { mkdtempSync, mkdirSync, createWriteStream, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Dockerode from 'dockerode';
 import type { Pod, PodStatus } from 'kubernetes-types/core/v1';
+import { afterAll, beforeAll } from 'vitest';
+import { ensureTestImages } from '../integration/helpers/docker-images.ts';
+import { waitFor } from './wait.ts';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const docker = new Dockerode({ socketPath: '/var/run/docker.sock' });
@@ -19,7 +23,7 @@ export interface BerthPods {
   events: { object: { name: string; fieldPath?: string }; type: string; reason: string; message: string; count: number }[];
 }
 
-export { waitFor } from './wait.ts';
+export { waitFor };
 
 export interface BerthOptions {
   nodeName?: string;
@@ -148,4 +152,68 @@ export function manifestFiles(berth: BerthProcess): { write: (file: string, text
     write: (file, text) => writeFileSync(path.join(berth.manifestDir, file), text),
     remove: (file) => rmSync(path.join(berth.manifestDir, file), { force: true }),
   };
+}
+
+export interface UseBerthOptions extends BerthOptions {
+  /** Runs once the manifest folder exists, just before berth starts (manifests or files berth must see at startup). */
+  beforeStart?: () => unknown;
+  /** Runs in afterAll before berth.cleanup(). */
+  beforeCleanup?: () => unknown;
+  /** Runs in afterAll after berth.cleanup(). */
+  afterCleanup?: () => unknown;
+  /** vitest's timeout for the afterAll hook (default: vitest's). */
+  cleanupTimeoutMs?: number;
+  /** What "started" means (default: berth answers /berth/pods within `readyTimeoutMs`). */
+  ready?: (berth: BerthProcess) => Promise<unknown>;
+  /** How long berth has to answer /berth/pods (default 20 s). */
+  readyTimeoutMs?: number;
+  /** What the wait for /berth/pods is called in a timeout error (default 'berth to answer'). */
+  readyWhat?: string;
+  /** vitest's timeout for the beforeAll hook (default: vitest's). */
+  hookTimeoutMs?: number;
+}
+
+/**
+ * A berth for the current describe block (or file): registers beforeAll (test images, manifest folder, optional
+ * `beforeStart`, start, wait for /berth/pods or `ready`) and afterAll (`beforeCleanup`, cleanup, `afterCleanup`).
+ */
+export function useBerth(o: UseBerthOptions = {}): BerthProcess {
+  const berth = new BerthProcess(o);
+  beforeAll(async () => {
+    await ensureTestImages(docker);
+    mkdirSync(berth.manifestDir, { recursive: true });
+    await o.beforeStart?.();
+    berth.start();
+    if (o.ready) await o.ready(berth);
+    else await waitFor(() => berth.pods(), o.readyTimeoutMs ?? 20_000, o.readyWhat ?? 'berth to answer');
+  }, o.hookTimeoutMs);
+  afterAll(async () => {
+    await o.beforeCleanup?.();
+    await berth.cleanup();
+    await o.afterCleanup?.();
+  }, o.cleanupTimeoutMs);
+  return berth;
+}
+
+/** Runs a program and keeps its exit code (non-zero is an answer here, not an error); `input` goes to stdin. */
+export function execCode(file: string, args: string[], input = '', timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(file, args, { timeout: timeoutMs }, (err, stdout, stderr) => {
+      resolve({ code: err ? Number((err as { code?: number }).code ?? -1) : 0, stdout, stderr });
+    });
+    child.stdin?.end(input);
+  });
+}
+
+/** The body of GET http://127.0.0.1:<port>/ (no keep-alive agent). */
+export function httpGet(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += String(d)));
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
+  });
 }

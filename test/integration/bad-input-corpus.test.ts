@@ -4,14 +4,30 @@
 // ports out of range, invalid probe handlers) beside two good pods. berth never crashes, never writes outside its
 // directories, every bad pod gets a reason (a manifest error naming its file, or a waiting reason / warning event),
 // and the good pods run.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { BerthProcess, podManifest, shContainer, waitFor, type BerthPods } from '../helpers/berth.ts';
-import { docker } from '../helpers/berth.ts';
-import { BUSYBOX_IMAGE, ensureTestImages } from './helpers/docker-images.ts';
+import { podManifest, shContainer, useBerth, waitFor, type BerthPods } from '../helpers/berth.ts';
+import { BUSYBOX_IMAGE } from './helpers/docker-images.ts';
 
-const berth = new BerthProcess();
+const berth = useBerth({
+  beforeStart: () => {
+    mkdirSync(canaryDir, { recursive: true });
+    writeFileSync(canaryFile, CANARY_TEXT);
+    symlinkSync(canaryDir, path.join(tmp, 'link-to-dir'));
+    symlinkSync(canaryFile, path.join(tmp, 'link-to-file'));
+    for (const [f, text] of rejected) writeFileSync(path.join(berth.manifestDir, f), text);
+    for (const [f, { text }] of runtime) writeFileSync(path.join(berth.manifestDir, f), text);
+    // symlink tricks on the manifest files themselves: to the canary (not a manifest), to a directory, dangling
+    symlinkSync(canaryFile, path.join(berth.manifestDir, 'link-secret.yaml'));
+    symlinkSync(canaryFile, path.join(berth.manifestDir, 'link-secret.json'));
+    symlinkSync(canaryDir, path.join(berth.manifestDir, 'link-dir.yaml'));
+    symlinkSync('/nonexistent/berth', path.join(berth.manifestDir, 'link-dangling.yaml'));
+    for (const g of GOOD) writeFileSync(path.join(berth.manifestDir, `${g}.yaml`), pod(g, { containers: [c()] }));
+  },
+  readyTimeoutMs: 30_000,
+  hookTimeoutMs: 120_000,
+});
 const tmp = path.dirname(berth.rootDir);
 /** Where an escape would land: siblings of berth's own dirs, and a canary dir of its own. */
 const canaryDir = path.join(tmp, 'canary');
@@ -164,33 +180,11 @@ function runtimeCorpus(): Map<string, { text: string; name: string }> {
 
 const GOOD = ['good-a', 'good-b'];
 
+const rejected = rejectedCorpus();
+const runtime = runtimeCorpus();
+
 describe('bad-input corpus through the manifest folder (real berth, real Docker)', () => {
-  const rejected = rejectedCorpus();
-  const runtime = runtimeCorpus();
   let last: BerthPods | undefined;
-
-  beforeAll(async () => {
-    await ensureTestImages(docker);
-    mkdirSync(berth.manifestDir, { recursive: true });
-    mkdirSync(canaryDir, { recursive: true });
-    writeFileSync(canaryFile, CANARY_TEXT);
-    symlinkSync(canaryDir, path.join(tmp, 'link-to-dir'));
-    symlinkSync(canaryFile, path.join(tmp, 'link-to-file'));
-    for (const [f, text] of rejected) writeFileSync(path.join(berth.manifestDir, f), text);
-    for (const [f, { text }] of runtime) writeFileSync(path.join(berth.manifestDir, f), text);
-    // symlink tricks on the manifest files themselves: to the canary (not a manifest), to a directory, dangling
-    symlinkSync(canaryFile, path.join(berth.manifestDir, 'link-secret.yaml'));
-    symlinkSync(canaryFile, path.join(berth.manifestDir, 'link-secret.json'));
-    symlinkSync(canaryDir, path.join(berth.manifestDir, 'link-dir.yaml'));
-    symlinkSync('/nonexistent/berth', path.join(berth.manifestDir, 'link-dangling.yaml'));
-    for (const g of GOOD) writeFileSync(path.join(berth.manifestDir, `${g}.yaml`), pod(g, { containers: [c()] }));
-    berth.start();
-    await waitFor(() => berth.pods(), 30_000, 'berth to answer');
-  }, 120_000);
-
-  afterAll(async () => {
-    await berth.cleanup();
-  });
 
   it(`has at least 200 hostile manifests`, () => {
     expect(rejected.size + runtime.size + 4).toBeGreaterThanOrEqual(200);

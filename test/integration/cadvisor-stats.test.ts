@@ -3,7 +3,7 @@
 // a container burning one CPU, one holding 64 MiB, one receiving bytes over the pod network, one writing logs.
 // Everything is labelled with a random node name and removed afterwards; traffic goes only to the pod created here.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +14,7 @@ import { DockerRuntime } from '../../src/cri/docker/index.ts';
 import { L, type ContainerConfig, type PodSandboxConfig } from '../../src/cri/index.ts';
 import { silentLogger } from '../../src/lib/index.ts';
 import { BUSYBOX_IMAGE, ensureTestImages } from './helpers/docker-images.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const RUN = randomBytes(4).toString('hex');
 const NODE = `cadv-${RUN}`;
@@ -76,7 +77,13 @@ beforeAll(async () => {
     // stdin is a pipe that never ends: busybox nc closes the connection when its stdin hits EOF.
     ['net', 'sleep 3600 | nc -l -p 8080 > /dev/null'],
     ['logger', 'while :; do head -c 2000 /dev/zero | tr "\\0" x; echo; sleep 0.1; done'],
+    // 2 MiB into its writable layer (the overlay2 upper dir).
+    ['writer', 'head -c 2097152 /dev/zero > /blob; sleep 3600'],
   ];
+  // An emptyDir-like volume as the kubelet lays it out, holding 1 MiB.
+  const vol = path.join(tmp, 'pods', UID, 'volumes', 'kubernetes.io~empty-dir', 'data');
+  mkdirSync(vol, { recursive: true });
+  writeFileSync(path.join(vol, 'f'), Buffer.alloc(MiB, 1));
   for (const [name, script] of specs) {
     ids[name] = await rt.createContainer(sandboxId, ctr(name, script), sandboxConfig);
     await rt.startContainer(ids[name]!);
@@ -97,7 +104,7 @@ describe('stats from the cgroups of real containers', () => {
   it('tracks the pod by its labels: sandbox, containers, pod cgroup and Docker names', () => {
     const pod = hk.latest()!.pods.find((p) => p.pod.uid === UID)!;
     expect(pod.pod).toEqual({ name: 'stats', namespace: 'cadv', uid: UID });
-    expect(pod.containers.map((c) => c.name).sort()).toEqual(['burn', 'logger', 'mem', 'net']);
+    expect(pod.containers.map((c) => c.name).sort()).toEqual(['burn', 'logger', 'mem', 'net', 'writer']);
     expect(pod.sandbox?.name).toBe('POD');
     expect(pod.cgroupPath).toBe(`/kubepods/besteffort/pod${UID}`);
     expect(container('burn')!.cgroupPath).toBe(`/kubepods/besteffort/pod${UID}/${ids.burn}`);
@@ -171,6 +178,28 @@ describe('stats from the cgroups of real containers', () => {
       process.stderr.write(`cadvisor-stats: the burner got only ${procCores.toFixed(2)} core (machine busy); checked against /proc only\n`);
       expect(cores).toBeGreaterThan(0.05);
     }
+  }, 60_000);
+
+  it('measures the writable layer and the volumes off the tick, and sums them into ephemeral storage', async () => {
+    // The disk walks run after a pass (slowPeriodMs 0 here); their results show in a later snapshot.
+    const pod = await waitFor(
+      async () => {
+        await hk.refresh();
+        const p = hk.latest()!.pods.find((x) => x.pod.uid === UID)!;
+        const w = p.containers.find((c) => c.name === 'writer')!;
+        return (w.rootfs?.usedBytes ?? 0) >= 2 * MiB && p.volumes.length > 0 && p;
+      },
+      30_000,
+      'rootfs and volume stats',
+    );
+    const writer = pod.containers.find((c) => c.name === 'writer')!;
+    expect(writer.rootfs!.usedBytes).toBeLessThan(2 * MiB + 256 * 1024);
+    const data = pod.volumes.find((v) => v.name === 'data')!;
+    expect(data.usedBytes).toBeGreaterThanOrEqual(MiB);
+    expect(data.usedBytes).toBeLessThan(MiB + 64 * 1024);
+    expect(data.capacityBytes).toBeGreaterThan(0);
+    const sum = pod.containers.reduce((a, c) => a + (c.rootfs?.usedBytes ?? 0) + (c.logs?.usedBytes ?? 0), 0) + data.usedBytes!;
+    expect(pod.ephemeralStorage!.usedBytes).toBe(sum);
   }, 60_000);
 
   it('drops the containers of a removed pod on the next relist', async () => {

@@ -12,6 +12,7 @@ import { DockerStreamingRuntime } from '../../src/cri/docker/index.ts';
 import { createStreamServer, type StreamServer } from '../../src/kubelet/streaming/index.ts';
 import { createLogger } from '../../src/lib/logger.ts';
 import { startFakeKubeApi, streamFlags, type FakeKubeApi } from '../helpers/fake-kube-api.ts';
+import { execCode, httpGet } from '../helpers/berth.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { BUSYBOX_IMAGE, ensureTestImages } from './helpers/docker-images.ts';
 
@@ -29,26 +30,7 @@ async function run(name: string, opts: Partial<Dockerode.ContainerCreateOptions>
   return c.id;
 }
 
-function kubectl(args: string[], input = ''): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(KUBECTL, [...api.kubectlArgs, ...args], { timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as { code?: number }).code ?? -1) : 0, stdout, stderr });
-    });
-    child.stdin?.end(input);
-  });
-}
-
-function httpGet(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
-        let body = '';
-        res.on('data', (d: Buffer) => (body += String(d)));
-        res.on('end', () => resolve(body));
-      })
-      .on('error', reject);
-  });
-}
+const kubectl = (args: string[], input = ''): Promise<{ code: number; stdout: string; stderr: string }> => execCode(KUBECTL, [...api.kubectlArgs, ...args], input, 30_000);
 
 /** Connector processes of this suite (nsenter execs the connector, so they show as busybox nc in the pod's netns). */
 function nsenterLeft(): string {

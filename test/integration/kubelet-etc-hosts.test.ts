@@ -1,17 +1,15 @@
 // The pod's /etc/hosts as its containers read it on the real dockerd (berth standalone, static pods): upstream's
 // managed file with header, pod IP + hostname/FQDN and hostAliases for pod-network pods; the node's own file
 // (not managed) for hostNetwork pods.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { BerthProcess, docker, manifestFiles, podManifest, shContainer, waitFor, type PodWithStatus } from '../helpers/berth.ts';
-import { ensureTestImages } from './helpers/docker-images.ts';
+import { docker, manifestFiles, podManifest, shContainer, waitFor, type PodWithStatus, useBerth } from '../helpers/berth.ts';
 
 const run = promisify(execFile);
 
 describe('managed /etc/hosts on the real Docker Engine', () => {
-  const berth = new BerthProcess({ extraArgs: ['--cluster-domain=example.test'] });
+  const berth = useBerth({ extraArgs: ['--cluster-domain=example.test'] });
   const { write } = manifestFiles(berth);
 
   const runningPod = (name: string): Promise<PodWithStatus> =>
@@ -23,17 +21,6 @@ describe('managed /etc/hosts on the real Docker Engine', () => {
     const id = (p.status.containerStatuses?.find((c) => c.name === container)?.containerID ?? '').replace('docker://', '');
     return (await run('docker', ['exec', id, 'cat', '/etc/hosts'])).stdout;
   };
-
-  beforeAll(async () => {
-    await ensureTestImages(docker);
-    mkdirSync(berth.manifestDir, { recursive: true });
-    berth.start();
-    await waitFor(() => berth.pods(), 20_000, 'berth to answer');
-  });
-
-  afterAll(async () => {
-    await berth.cleanup();
-  });
 
   it('writes upstream’s file with pod IP, FQDN and hostAliases, the same in every container', async () => {
     write(

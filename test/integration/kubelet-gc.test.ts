@@ -10,7 +10,7 @@
 // collector is given a view of the images listing only this test's images and the pause image; removal, the
 // in-use check (every container in Docker) and the imagefs figures are all real.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, existsSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, existsSync, lstatSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -20,7 +20,7 @@ import { GarbageCollector } from '../../src/kubelet/gc/index.ts';
 import { MemoryRecorder } from '../../src/kubelet/events.ts';
 import { hostMachineReader } from '../../src/kubelet/node/index.ts';
 import { createLogger } from '../../src/lib/index.ts';
-import { BerthProcess, docker, manifestFiles, podManifest, shContainer, waitFor } from '../helpers/berth.ts';
+import { docker, manifestFiles, podManifest, shContainer, waitFor, useBerth } from '../helpers/berth.ts';
 import { BUSYBOX_IMAGE, ensureTestImages } from './helpers/docker-images.ts';
 
 const run = randomBytes(4).toString('hex');
@@ -162,6 +162,46 @@ describe('garbage collection on the real Docker Engine', () => {
     expect(existsSync(path.join(logsDir, 'default_p-alive_alive'))).toBe(true);
   }, 60_000);
 
+  it('removes dangling /var/log/containers links (container gone, or exited with its log gone) and keeps the rest', async () => {
+    const linksDir = path.join(tmp, 'containers'); // dirname(--pod-logs-dir)/containers, as berth makes them
+    mkdirSync(linksDir, { recursive: true });
+    const side = await deadContainer('alive', 'side', 'none');
+    const live = await docker.createContainer({ Image: BUSYBOX_IMAGE, Cmd: ['sleep', '60'], Labels: labels('alive', 'container', { 'io.kubernetes.container.name': 'live' }) });
+    await live.start();
+    const logFile = path.join(tmp, 'side.json.log');
+    writeFileSync(logFile, '{}\n');
+    const kubeletPath = path.join(logsDir, 'default_p-gone2_gone2', 'app', '0.log'); // → a Docker file that is gone
+    mkdirSync(path.dirname(kubeletPath), { recursive: true });
+    symlinkSync(path.join(tmp, 'no-such-json.log'), kubeletPath);
+    const goneId = randomBytes(32).toString('hex');
+    const gone2Id = randomBytes(32).toString('hex');
+    const entries: Record<string, { target: string; kept: boolean }> = {
+      [`p-alive_default_side-${side}.log`]: { target: logFile, kept: true }, // exited, log there: `logs --previous`
+      [`p-alive_default_live-${live.id}.log`]: { target: path.join(tmp, 'rotating.log'), kept: true }, // running: skipped
+      [`p-alive_default_side-x-${side}.log`]: { target: path.join(tmp, 'gone.log'), kept: false }, // exited, log gone
+      [`p-gone_default_app-${goneId}.log`]: { target: logFile, kept: false }, // no such container
+      [`p-gone2_default_app-${gone2Id}.log`]: { target: kubeletPath, kept: false }, // no container, chain dangles
+    };
+    for (const [name, e] of Object.entries(entries)) symlinkSync(e.target, path.join(linksDir, name));
+    writeFileSync(path.join(linksDir, 'other.log'), 'not a link berth made\n');
+    symlinkSync(path.join(tmp, 'gone.log'), path.join(linksDir, `someone-else-${goneId}.log`));
+
+    const summary = await gc().collectContainers(false);
+    expect(summary.logLinks).toBe(3);
+    const present = (name: string): boolean => {
+      try {
+        return lstatSync(path.join(linksDir, name)) !== undefined;
+      } catch {
+        return false;
+      }
+    };
+    for (const [name, e] of Object.entries(entries)) expect(present(name), name).toBe(e.kept);
+    expect(present('other.log')).toBe(true);
+    expect(present(`someone-else-${goneId}.log`)).toBe(true);
+    expect(await exists(side)).toBe(true);
+    await live.remove({ force: true });
+  }, 60_000);
+
   it('with the thresholds forced low, removes an unused local image and keeps the one in use and the pause image', async () => {
     await importTiny(`${REPO}:unused`);
     await importTiny(`${REPO}:inuse`);
@@ -190,19 +230,8 @@ describe('garbage collection on the real Docker Engine', () => {
 });
 
 describe('berth keeps the last dead instance of a crash-looping container', () => {
-  const berth = new BerthProcess({ extraArgs: ['--crash-loop-backoff-initial=1s', '--crash-loop-backoff-max=1s'] });
+  const berth = useBerth({ extraArgs: ['--crash-loop-backoff-initial=1s', '--crash-loop-backoff-max=1s'], hookTimeoutMs: 60_000 });
   const { write } = manifestFiles(berth);
-
-  beforeAll(async () => {
-    await ensureTestImages(docker);
-    mkdirSync(berth.manifestDir, { recursive: true });
-    berth.start();
-    await waitFor(() => berth.pods(), 20_000, 'berth to answer');
-  }, 60_000);
-
-  afterAll(async () => {
-    await berth.cleanup();
-  });
 
   it('after several restarts, one dead instance remains next to the current one', async () => {
     write('crash.yaml', podManifest('crash', { restartPolicy: 'Always', containers: [shContainer('app', 'echo run; exit 3')] }));

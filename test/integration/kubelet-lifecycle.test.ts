@@ -1,30 +1,21 @@
 // Pod lifecycle details on the real Docker Engine through `berth run`: init containers and emptyDir,
 // readiness/liveness probes (HTTP, exec, TCP) with upstream's Unhealthy events, OOMKilled, hostPath,
 // postStart/preStop hooks, and a sandbox killed behind berth's back.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, readFileSync, mkdtempSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { readFileSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BerthProcess, docker, manifestFiles, podManifest, shContainer, waitFor, type PodWithStatus } from '../helpers/berth.ts';
-import { ensureTestImages } from './helpers/docker-images.ts';
+import { docker, manifestFiles, podManifest, shContainer, waitFor, type PodWithStatus, useBerth } from '../helpers/berth.ts';
 
 const pod = (name: string, spec: Record<string, unknown>): string => podManifest(name, { terminationGracePeriodSeconds: 2, ...spec });
 const sh = shContainer;
 
 describe('pod lifecycle details', () => {
-  const berth = new BerthProcess({ extraArgs: ['--crash-loop-backoff-initial=1s', '--crash-loop-backoff-max=2s'] });
+  const berth = useBerth({ extraArgs: ['--crash-loop-backoff-initial=1s', '--crash-loop-backoff-max=2s'], readyWhat: 'berth up' });
   const { write, remove } = manifestFiles(berth);
   const get = (n: string): Promise<PodWithStatus | undefined> => berth.pod(n);
   const events = async (n: string): Promise<string[]> =>
     (await berth.pods()).events.filter((e) => e.object.name === `${n}-${berth.nodeName}`).map((e) => `${e.reason}: ${e.message}`);
-
-  beforeAll(async () => {
-    await ensureTestImages(docker);
-    mkdirSync(berth.manifestDir, { recursive: true });
-    berth.start();
-    await waitFor(() => berth.pods(), 20_000, 'berth up');
-  });
-  afterAll(() => berth.cleanup());
 
   it('runs init containers in order before app containers, sharing an emptyDir', async () => {
     write(

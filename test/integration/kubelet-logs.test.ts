@@ -2,22 +2,32 @@
 // links (created with the container, removed with the pod), Docker's rotation options, `berth logs` (plain, --tail,
 // --previous after a crash, -f ending when the container exits), and the secure kubelet API on its own port with
 // x509 client certificates (standalone: AlwaysAllow for verified users, 401 for everyone else).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { BerthProcess, docker, manifestFiles, podManifest, REPO, shContainer, waitFor } from '../helpers/berth.ts';
+import { docker, manifestFiles, podManifest, REPO, shContainer, useBerth, waitFor } from '../helpers/berth.ts';
 import { makeCA, signClient, type CertPair } from '../helpers/pki.ts';
-import { ensureTestImages } from './helpers/docker-images.ts';
 
 const pki = mkdtempSync(path.join(os.tmpdir(), 'berth-logs-pki-'));
 const ca = makeCA(pki, 'ca');
 const client = signClient(pki, ca, 'alice', '/CN=alice');
 const apiPort = 20000 + Math.floor(Math.random() * 20000);
-const berth = new BerthProcess({
+const berth = useBerth({
   extraArgs: [`--port=${apiPort}`, '--address=127.0.0.1', `--client-ca-file=${ca.certFile}`, '--crash-loop-backoff-initial=1s', '--container-log-max-size=50Ki', '--container-log-max-files=3'],
+  beforeStart: () => {
+    files.write('web.yaml', podManifest('web', { terminationGracePeriodSeconds: 1, containers: [shContainer('c', 'for i in 1 2 3 4 5; do echo line $i; done; sleep 3600')] }));
+    files.write('crash.yaml', podManifest('crash', { containers: [shContainer('c', 'echo run $(cat /proc/sys/kernel/random/uuid); exit 1')] }));
+    files.write(
+      'chatty.yaml',
+      podManifest('chatty', { containers: [shContainer('c', 'i=0; while [ $i -lt 3000 ]; do echo "chatty $i xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"; i=$((i+1)); done; sleep 3600')] }),
+    );
+  },
+  ready: () => waitFor(async () => (await berth.pod('web'))?.status.containerStatuses?.[0]?.state?.running, 60_000, 'web running'),
+  hookTimeoutMs: 120_000,
+  afterCleanup: () => rmSync(pki, { recursive: true, force: true }),
 });
 const files = manifestFiles(berth);
 const podName = (n: string): string => `${n}-${berth.nodeName}`;
@@ -46,24 +56,6 @@ function api(p: string, who?: CertPair): Promise<{ status: number; body: string 
 }
 
 describe('container logs on a standalone berth', () => {
-  beforeAll(async () => {
-    await ensureTestImages(docker);
-    mkdirSync(berth.manifestDir, { recursive: true });
-    files.write('web.yaml', podManifest('web', { terminationGracePeriodSeconds: 1, containers: [shContainer('c', 'for i in 1 2 3 4 5; do echo line $i; done; sleep 3600')] }));
-    files.write('crash.yaml', podManifest('crash', { containers: [shContainer('c', 'echo run $(cat /proc/sys/kernel/random/uuid); exit 1')] }));
-    files.write(
-      'chatty.yaml',
-      podManifest('chatty', { containers: [shContainer('c', 'i=0; while [ $i -lt 3000 ]; do echo "chatty $i xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"; i=$((i+1)); done; sleep 3600')] }),
-    );
-    berth.start();
-    await waitFor(async () => (await berth.pod('web'))?.status.containerStatuses?.[0]?.state?.running, 60_000, 'web running');
-  }, 120_000);
-
-  afterAll(async () => {
-    await berth.cleanup();
-    rmSync(pki, { recursive: true, force: true });
-  });
-
   it('links the kubelet log path and the /var/log/containers name to Docker json-file logs with rotation options', async () => {
     const pod = (await berth.pod('web'))!;
     const id = pod.status.containerStatuses![0]!.containerID!.replace('docker://', '');
@@ -88,12 +80,45 @@ describe('container logs on a standalone berth', () => {
   it('--previous shows the last terminated instance after a crash, and the upstream error when there is none', async () => {
     await waitFor(async () => ((await berth.pod('crash'))?.status.containerStatuses?.[0]?.restartCount ?? 0) >= 1, 60_000, 'crash restarted');
     const prev = await berthLogs(['--previous', 'crash']);
-    expect(prev.stdout).toMatch(/^run [0-9a-f-]{36}\n$/);
+    expect(prev.stdout, `exit ${prev.code}: ${prev.stderr}`).toMatch(/^run [0-9a-f-]{36}\n$/);
     expect((await berthLogs(['crash'])).stdout).toMatch(/^run [0-9a-f-]{36}\n$/);
     const none = await berthLogs(['--previous', 'web']);
     expect(none.code).not.toBe(0);
     expect(none.stderr).toContain(`previous terminated container "c" in pod "${podName('web')}" not found`);
   }, 90_000);
+
+  /** Polls previous=true through the secure API for 15 s from the first crash of pod flap; every answer must be a log. */
+  async function pollPrevious(): Promise<void> {
+    // Right after the first crash: the first status that shows an instance that is not running (whatever its shape).
+    await waitFor(
+      async () => {
+        const s = (await berth.pod('flap'))?.status.containerStatuses?.[0];
+        return !!s && (!!s.state?.terminated || !!s.lastState?.terminated || (s.restartCount ?? 0) > 0);
+      },
+      60_000,
+      { intervalMs: 20, what: 'first crash of flap' },
+    );
+    const failures: string[] = [];
+    const seenRuns = new Set<string>();
+    // 15 s span the restarts at back-off 1 s, 2 s, 4 s, 8 s: every answer must be a previous instance's log.
+    for (const end = Date.now() + 15_000; Date.now() < end; ) {
+      const r = await api(`/containerLogs/default/${podName('flap')}/c?previous=true`, client);
+      if (r.status === 200 && /^run [0-9a-f-]{36}\n$/.test(r.body)) seenRuns.add(r.body);
+      else failures.push(`${r.status} ${r.body.slice(0, 160)}`);
+      await new Promise((res) => setTimeout(res, 30));
+    }
+    expect(failures).toEqual([]);
+    expect(seenRuns.size).toBeGreaterThanOrEqual(3);
+  }
+
+  it('previous=true answers from the first crash on, across restarts, without waiting for lastState', async () => {
+    files.write('flap.yaml', podManifest('flap', { containers: [shContainer('c', 'echo run $(cat /proc/sys/kernel/random/uuid); sleep 0.2; exit 1')] }));
+    try {
+      await pollPrevious();
+    } finally {
+      files.remove('flap.yaml');
+    }
+  }, 120_000);
 
   it('reads across rotated files', async () => {
     const pod = await waitFor(async () => berth.pod('chatty'), 30_000, 'chatty pod');

@@ -2,10 +2,8 @@
 // write to emptyDir on both media (mode 0777 whatever berth's umask), write a termination message at
 // a custom path (host file chmod 0666) that is read back into the status, and read /etc/hosts,
 // /etc/resolv.conf and a downwardAPI volume (0644 files, read-only mount).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync } from 'node:fs';
-import { BerthProcess, docker, manifestFiles, podManifest, shContainer, waitFor } from '../helpers/berth.ts';
-import { ensureTestImages } from './helpers/docker-images.ts';
+import { describe, expect, it } from 'vitest';
+import { manifestFiles, podManifest, shContainer, waitFor, useBerth } from '../helpers/berth.ts';
 
 const SCRIPT = [
   'set -e',
@@ -19,19 +17,8 @@ const SCRIPT = [
 ].join('\n');
 
 describe('non-root workloads on the real Docker Engine', () => {
-  const berth = new BerthProcess();
+  const berth = useBerth();
   const { write, remove } = manifestFiles(berth);
-
-  beforeAll(async () => {
-    await ensureTestImages(docker);
-    mkdirSync(berth.manifestDir, { recursive: true });
-    berth.start();
-    await waitFor(() => berth.pods(), 20_000, 'berth to answer');
-  });
-
-  afterAll(async () => {
-    await berth.cleanup();
-  });
 
   it.each([1001, 65534])('uid %i writes emptyDir (disk and Memory, 0777) and a custom termination message', async (uid) => {
     const name = `nonroot-${uid}`;

@@ -3,34 +3,27 @@
 // sysctls split safe/unsafe (SysctlForbidden at admission), seccomp/procMount seen from /proc, AppArmor
 // refused on this AppArmor-less host, a gRPC readiness probe against a health server this test runs on the
 // host, the pod cgroup's summed limits read back from the cgroup files, and activeDeadlineSeconds.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { BerthProcess, docker, manifestFiles, podManifest, shContainer, waitFor, type PodWithStatus } from '../helpers/berth.ts';
+import { docker, manifestFiles, podManifest, shContainer, waitFor, type PodWithStatus, useBerth } from '../helpers/berth.ts';
 import { HealthServer } from '../helpers/grpc-health.ts';
-import { ensureTestImages } from './helpers/docker-images.ts';
 
 const finished = (p: PodWithStatus | undefined): false | PodWithStatus => (p?.status.phase === 'Succeeded' || p?.status.phase === 'Failed') && p;
 
 describe('security context, gRPC probes and pod cgroups on the real Docker Engine', () => {
   // --node-ip=127.0.0.1: a hostNetwork pod's IP (the gRPC probe's target) is then loopback.
-  const berth = new BerthProcess({ extraArgs: ['--allowed-unsafe-sysctls=kernel.msgmax', '--node-ip=127.0.0.1'] });
-  const { write } = manifestFiles(berth);
   const health = new HealthServer();
   let healthPort = 0;
-
-  beforeAll(async () => {
-    await ensureTestImages(docker);
-    healthPort = await health.start('127.0.0.1');
-    mkdirSync(berth.manifestDir, { recursive: true });
-    berth.start();
-    await waitFor(() => berth.pods(), 20_000, 'berth to answer');
-  }, 60_000);
-
-  afterAll(async () => {
-    health.stop();
-    await berth.cleanup();
+  const berth = useBerth({
+    extraArgs: ['--allowed-unsafe-sysctls=kernel.msgmax', '--node-ip=127.0.0.1'],
+    beforeStart: async () => {
+      healthPort = await health.start('127.0.0.1');
+    },
+    beforeCleanup: () => health.stop(),
+    hookTimeoutMs: 60_000,
   });
+  const { write } = manifestFiles(berth);
 
   it('runAsNonRoot with an image running as root: CreateContainerConfigError with upstream message, a Failed event, no container', async () => {
     write('nonroot.yaml', podManifest('nonroot', { securityContext: { runAsNonRoot: true }, containers: [shContainer('c', 'sleep 3600')] }));

@@ -2,37 +2,29 @@
 // as an InvalidManifest; a subPathExpr that expands to `..` fails the container with
 // CreateContainerConfigError; a container that swaps the subPath directory of a shared emptyDir for a
 // symlink to `/` cannot get a restarted sibling a mount of the host; nothing appears outside the root dir.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BerthProcess, docker, manifestFiles, podManifest, shContainer, waitFor, type PodWithStatus } from '../helpers/berth.ts';
-import { ensureTestImages } from './helpers/docker-images.ts';
+import { docker, manifestFiles, podManifest, shContainer, waitFor, type PodWithStatus, useBerth } from '../helpers/berth.ts';
 import { bindSubPath, openSubPath, subPathTarget } from '../../src/kubelet/volumes/subpath.ts';
 import { mount, unmount } from '../../src/kubelet/volumes/mount.ts';
 
 describe('pod volume path safety on the real Docker Engine', () => {
-  const berth = new BerthProcess({ extraArgs: ['--crash-loop-backoff-initial=1s', '--crash-loop-backoff-max=2s'] });
+  const before = new Map<string, string[]>();
+  const snapshot = (d: string): string[] => readdirSync(d).filter((n) => !n.startsWith('berth-it-') && !n.startsWith('berth-') && !n.startsWith('vitest')).sort();
+  const berth = useBerth({
+    extraArgs: ['--crash-loop-backoff-initial=1s', '--crash-loop-backoff-max=2s'],
+    beforeStart: () => {
+      for (const d of watched) if (d !== tmp) before.set(d, snapshot(d));
+    },
+  });
   const { write, remove } = manifestFiles(berth);
   const podOf = (name: string): Promise<PodWithStatus | undefined> => berth.pod(name);
   // Everything berth may touch lives in the test's temp dir (root dir, manifests, log); watch the places
-  // an escape would land: the host's /, /etc, the temp dir's parent and the temp dir itself.
+  // an escape would land: the host's /, /etc, the temp dir's parent and the temp dir itself (snapshotted before start).
   const tmp = path.dirname(berth.rootDir);
   const watched = ['/', '/etc', path.dirname(tmp), tmp]; // tmp itself may hold only berth.log, manifests and root
-  const before = new Map<string, string[]>();
-  const snapshot = (d: string): string[] => readdirSync(d).filter((n) => !n.startsWith('berth-it-') && !n.startsWith('berth-') && !n.startsWith('vitest')).sort();
-
-  beforeAll(async () => {
-    await ensureTestImages(docker);
-    mkdirSync(berth.manifestDir, { recursive: true });
-    for (const d of watched) if (d !== tmp) before.set(d, snapshot(d));
-    berth.start();
-    await waitFor(() => berth.pods(), 20_000, 'berth to answer');
-  });
-
-  afterAll(async () => {
-    await berth.cleanup();
-  });
 
   it('refuses the manifest of issue #11 (subPath ../../…/etc) as InvalidManifest with the field path', async () => {
     write(

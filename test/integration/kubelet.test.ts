@@ -2,29 +2,16 @@
 // pods run, crash-loop with growing back-off, restart policies end in the right phase, images that cannot
 // be pulled show ErrImagePull/ImagePullBackOff, termination honours the grace period, manifests are
 // added/edited/removed, invalid manifests never hurt other pods, and a restart of berth re-adopts.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync } from 'node:fs';
-import { BerthProcess, docker, manifestFiles, podManifest, shContainer, waitFor, type PodWithStatus } from '../helpers/berth.ts';
-import { ensureTestImages } from './helpers/docker-images.ts';
+import { describe, expect, it } from 'vitest';
+import { docker, manifestFiles, podManifest, shContainer, waitFor, type PodWithStatus, useBerth } from '../helpers/berth.ts';
 
 const podYaml = (name: string, spec: Record<string, unknown>): string => podManifest(name, spec);
 const sh = shContainer;
 
 describe('kubelet on the real Docker Engine', () => {
-  const berth = new BerthProcess({ extraArgs: ['--crash-loop-backoff-initial=2s', '--crash-loop-backoff-max=8s'] });
+  const berth = useBerth({ extraArgs: ['--crash-loop-backoff-initial=2s', '--crash-loop-backoff-max=8s'] });
   const { write, remove } = manifestFiles(berth);
   const podOf = (name: string): Promise<PodWithStatus | undefined> => berth.pod(name);
-
-  beforeAll(async () => {
-    await ensureTestImages(docker);
-    mkdirSync(berth.manifestDir, { recursive: true });
-    berth.start();
-    await waitFor(() => berth.pods(), 20_000, 'berth to answer');
-  });
-
-  afterAll(async () => {
-    await berth.cleanup();
-  });
 
   it('runs a pod with command, args, env and $(VAR) expansion, and reports it Running/Ready', async () => {
     write(

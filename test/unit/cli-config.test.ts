@@ -132,6 +132,14 @@ describe('loadConfig', () => {
     expect(c.crashLoopBackoffMaxMs).toBe(120_000);
   });
 
+  it('--streaming-connection-idle-timeout: default 4h, from a flag or the file (streamingConnectionIdleTimeout), 0 = never', () => {
+    expect(load().streamingConnectionIdleTimeoutMs).toBe(4 * 3_600_000);
+    expect(load({ argv: ['--streaming-connection-idle-timeout=30m'] }).streamingConnectionIdleTimeoutMs).toBe(1_800_000);
+    expect(load({ argv: ['--streaming-connection-idle-timeout', '0'] }).streamingConnectionIdleTimeoutMs).toBe(0);
+    expect(load({ argv: ['--config', '/c.yaml'], files: { '/c.yaml': 'streamingConnectionIdleTimeout: 5m\n' } }).streamingConnectionIdleTimeoutMs).toBe(300_000);
+    expect(problems({ argv: ['--streaming-connection-idle-timeout=soon'] }).join('\n')).toContain('streaming-connection-idle-timeout');
+  });
+
   it('empty environment variables are ignored', () => {
     expect(load({ env: { BERTH_MAX_PODS: '' } }).maxPods).toBe(110);
   });

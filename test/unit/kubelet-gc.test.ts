@@ -1,7 +1,7 @@
 // Garbage collection selection as tables: dead containers beyond the per-pod limit (the last dead instance of each
 // container stays), dead sandboxes, everything dead of pods that are gone; unused images by least recent use above
 // the high threshold down to the low one, never in use, never the pause image, never younger than the minimum
-// age; directories of pods that are gone.
+// age; directories of pods that are gone; dangling /var/log/containers links.
 import { describe, it, expect } from 'vitest';
 import type { Container, Image, PodSandbox } from '../../src/cri/index.ts';
 import {
@@ -9,11 +9,14 @@ import {
   computeImageGC,
   computeImageRecords,
   computeImagesInUse,
+  computeDanglingLogLinks,
   computeOrphanDirs,
+  containerIdFromLogLink,
   DEFAULT_CONTAINER_GC_POLICY,
   selectImagesToFree,
   type ContainerGCInput,
   type ImageRecord,
+  type LogLinkEntry,
 } from '../../src/kubelet/gc/index.ts';
 
 const T0 = 1_700_000_000_000;
@@ -192,5 +195,36 @@ describe('computeOrphanDirs', () => {
   it('removes nothing before every source has reported', () => {
     const r = computeOrphanDirs({ podDirs: ['gone'], logDirs: ['ns_web_gone'], allSourcesReady: false, isPodDeleted: () => true, hasRuntimeObjects: () => false });
     expect(r).toEqual({ podDirs: [], logDirs: [] });
+  });
+});
+
+describe('computeDanglingLogLinks (evictPodLogsDirectories: dead container log symlinks)', () => {
+  const ID = (c: string): string => c.repeat(64);
+  const link = (name: string, o: Partial<LogLinkEntry> = {}): LogLinkEntry => ({ name, isSymlink: true, targetExists: true, ...o });
+  const states: Record<string, Container['state']> = { [ID('a')]: 'CONTAINER_RUNNING', [ID('b')]: 'CONTAINER_EXITED', [ID('c')]: 'CONTAINER_CREATED' };
+  const cases: { name: string; entry: LogLinkEntry; removed: boolean }[] = [
+    { name: 'container gone, target gone', entry: link(`web_default_app-${ID('f')}.log`, { targetExists: false }), removed: true },
+    { name: 'container gone, target still there', entry: link(`web_default_app-${ID('f')}.log`), removed: true },
+    { name: 'exited container, target gone', entry: link(`web_default_app-${ID('b')}.log`, { targetExists: false }), removed: true },
+    { name: 'exited container, target there (logs --previous)', entry: link(`web_default_app-${ID('b')}.log`), removed: false },
+    { name: 'running container, target gone (a rotation in progress)', entry: link(`web_default_app-${ID('a')}.log`, { targetExists: false }), removed: false },
+    { name: 'created container, target gone (not started yet)', entry: link(`web_default_app-${ID('c')}.log`, { targetExists: false }), removed: false },
+    { name: 'running container, target there', entry: link(`web-7d9f_kube-system_side-car-${ID('a')}.log`), removed: false },
+    { name: 'container name with dashes, container gone', entry: link(`web-7d9f_kube-system_side-car-${ID('e')}.log`, { targetExists: false }), removed: true },
+    { name: 'not a symlink', entry: link(`web_default_app-${ID('f')}.log`, { isSymlink: false, targetExists: false }), removed: false },
+    { name: 'a short id (not a name berth makes)', entry: link(`web_default_app-${'f'.repeat(12)}.log`, { targetExists: false }), removed: false },
+    { name: 'upper-case hex', entry: link(`web_default_app-${ID('F')}.log`, { targetExists: false }), removed: false },
+    { name: 'two parts only', entry: link(`web_app-${ID('f')}.log`, { targetExists: false }), removed: false },
+    { name: 'an extra part', entry: link(`x_web_default_app-${ID('f')}.log`, { targetExists: false }), removed: false },
+    { name: 'another suffix', entry: link(`web_default_app-${ID('f')}.log.1`, { targetExists: false }), removed: false },
+    { name: 'a name cut to the ext4 limit (id lost)', entry: link(`${'p'.repeat(200)}_default_app-${ID('f').slice(0, 40)}.log`, { targetExists: false }), removed: false },
+  ];
+  it.each(cases)('$name → removed: $removed', ({ entry, removed }) => {
+    expect(computeDanglingLogLinks([entry], (id) => states[id])).toEqual(removed ? [entry.name] : []);
+  });
+
+  it('the container id comes from the name', () => {
+    expect(containerIdFromLogLink(`web_default_app-${ID('b')}.log`)).toBe(ID('b'));
+    expect(containerIdFromLogLink('web_default_app.log')).toBeUndefined();
   });
 });

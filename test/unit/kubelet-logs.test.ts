@@ -170,9 +170,10 @@ describe('reading json-file logs', () => {
 });
 
 describe('following a log', () => {
-  it('streams appended lines and ends once the container stops running', async () => {
-    const f = path.join(tmp, 'follow-json.log');
-    writeFileSync(f, line('a\n', t(1)));
+  /** Follows a new log file `name` (first holding `first`) of a running container; `stop()` makes it stop running. */
+  const follow = (name: string, first: string): { f: string; got: string[]; stop: () => void; done: Promise<unknown> } => {
+    const f = path.join(tmp, name);
+    writeFileSync(f, line(first, t(1)));
     let running = true;
     const got: string[] = [];
     const done = readContainerLog({
@@ -183,6 +184,14 @@ describe('following a log', () => {
       signal: new AbortController().signal,
       pollMs: 20,
     });
+    const stop = (): void => {
+      running = false;
+    };
+    return { f, got, stop, done };
+  };
+
+  it('streams appended lines and ends once the container stops running', async () => {
+    const { f, got, stop, done } = follow('follow-json.log', 'a\n');
     await waitFor(() => got.join('') === 'a\n', 5000, 'first line');
     appendFileSync(f, line('b\n', t(2)));
     // A line written in two pieces is emitted once complete.
@@ -191,31 +200,20 @@ describe('following a log', () => {
     await waitFor(() => got.join('') === 'a\nb\n', 5000, 'second line');
     appendFileSync(f, half.slice(10));
     await waitFor(() => got.join('') === 'a\nb\nc\n', 5000, 'third line');
-    running = false;
+    stop();
     appendFileSync(f, line('last words\n', t(4)));
     await done;
     expect(got.join('')).toBe('a\nb\nc\nlast words\n');
   });
 
   it('follows Docker rotating the file under it', async () => {
-    const f = path.join(tmp, 'rot-json.log');
-    writeFileSync(f, line('before\n', t(1)));
-    let running = true;
-    const got: string[] = [];
-    const done = readContainerLog({
-      path: f,
-      options: { timestamps: false, follow: true },
-      write: async (c) => void got.push(c.toString()),
-      isRunning: async () => running,
-      signal: new AbortController().signal,
-      pollMs: 20,
-    });
+    const { f, got, stop, done } = follow('rot-json.log', 'before\n');
     await waitFor(() => got.join('') === 'before\n', 5000, 'first line');
     appendFileSync(f, line('tail of old file\n', t(2)));
     renameSync(f, `${f}.1`);
     writeFileSync(f, line('new file\n', t(3)));
     await waitFor(() => got.join('') === 'before\ntail of old file\nnew file\n', 5000, 'lines across the rotation');
-    running = false;
+    stop();
     await done;
   });
 

@@ -362,6 +362,38 @@ describe('computePodActions: garbage (MaxPerPodContainer = 1)', () => {
     expect(a.start).toEqual([]);
   });
 
+  // While the newest instance of a name is dead, the published status still names the dead one before it as
+  // lastState (until a status with a newer instance replaces it): it is kept until a newer instance is seen.
+  const gcCases: { name: string; s: ObservedPod; removed: string[]; removedSandboxes?: string[] }[] = [
+    { name: 'newest running: one dead kept', s: seen(sandbox(), running('app', { restartCount: 2 }), exited('app', { restartCount: 1 }), exited('app', { restartCount: 0 })), removed: ['app-0'] },
+    { name: 'newest dead: it and the one before it kept', s: seen(sandbox(), exited('app', { restartCount: 2 }), exited('app', { restartCount: 1 }), exited('app', { restartCount: 0 })), removed: ['app-0'] },
+    { name: 'newest dead, two dead in all: nothing removed', s: seen(sandbox(), exited('app', { restartCount: 1 }), exited('app', { restartCount: 0 })), removed: [] },
+    { name: 'newest created (a start under way): one dead kept', s: seen(sandbox(), created('app', { restartCount: 2 }), exited('app', { restartCount: 1 }), exited('app', { restartCount: 0 })), removed: ['app-0'] },
+    {
+      name: 'per container name: a dead newest keeps two, a running newest one',
+      s: seen(sandbox(), exited('app', { restartCount: 1 }), exited('app', { restartCount: 0 }), running('side', { restartCount: 2 }), exited('side', { restartCount: 1 }), exited('side', { restartCount: 0 })),
+      removed: ['side-0'],
+    },
+    {
+      name: 'the sandbox of a kept second dead instance is kept',
+      s: seen(
+        sandbox({ attempt: 2, id: 'sb-2' }),
+        sandbox({ attempt: 1, id: 'sb-1', ready: false }),
+        sandbox({ attempt: 0, id: 'sb-0', ready: false }),
+        exited('app', { restartCount: 2, sandboxId: 'sb-2' }),
+        exited('app', { restartCount: 1, sandboxId: 'sb-1' }),
+        exited('app', { restartCount: 0, sandboxId: 'sb-0' }),
+      ),
+      removed: ['app-0'],
+      removedSandboxes: ['sb-0'],
+    },
+  ];
+  it.each(gcCases)('$name', ({ s, removed, removedSandboxes }) => {
+    const a = plan(pod({ containers: ['app', 'side'] }), s);
+    expect(a.removeContainers.sort()).toEqual(removed);
+    if (removedSandboxes) expect(a.removeSandboxes).toEqual(removedSandboxes);
+  });
+
   it('never removes the latest sandbox', () => {
     const a = plan(pod({ restartPolicy: 'Never' }), seen(sandbox({ ready: false, attempt: 0 }), exited('app', { exitCode: 1 })));
     expect(a.removeSandboxes).toEqual([]);

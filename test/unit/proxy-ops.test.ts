@@ -275,7 +275,7 @@ describe('proxy config', () => {
     expect(
       validateProxyConfig({ mode: 'ipvs' as never, backend: 'xt' as never, masqueradeBit: 40, clusterCIDR: '10.0.0.0/99', nodePortAddresses: ['x'], minSyncPeriodMs: -1 }),
     ).toEqual([
-      'proxy mode must be iptables or none, got ipvs',
+      'proxy mode must be iptables, nftables or none, got ipvs',
       'iptables backend must be auto, legacy or nft, got xt',
       'minSyncPeriodMs must be an integer >= 0',
       'masqueradeBit must be in 0..31',

@@ -3,7 +3,7 @@
 // directories) and image GC every five minutes (unused images when imagefs passes the high threshold). Also the
 // eviction manager's node-level reclaim (DeleteAllUnusedContainers, DeleteUnusedImages). Each pass logs one
 // summary line. Effects only: the selection is in containers.ts, images.ts and dirs.ts.
-import { readdir, rm } from 'node:fs/promises';
+import { lstat, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Container, Image, ImageService, PodSandbox, RuntimeService } from '../../cri/index.ts';
 import { L } from '../../cri/index.ts';
@@ -12,6 +12,7 @@ import type { EventRecorder, ObjectRef } from '../events.ts';
 import { teardownPodVolumes } from '../volumes/index.ts';
 import { computeContainerGC, DEFAULT_CONTAINER_GC_POLICY, type ContainerGCPolicy } from './containers.ts';
 import { computeOrphanDirs } from './dirs.ts';
+import { computeDanglingLogLinks, type LogLinkEntry } from './log-links.ts';
 import { computeImageGC, computeImageRecords, computeImagesInUse, DEFAULT_IMAGE_GC_POLICY, selectImagesToFree, type ImageGCPolicy, type ImageRecord } from './images.ts';
 
 /** Upstream's ContainerGCPeriod and ImageGCPeriod. */
@@ -55,6 +56,8 @@ export interface ContainerGCSummary {
   sandboxes: number;
   podDirs: number;
   logDirs: number;
+  /** Dangling /var/log/containers links removed. */
+  logLinks: number;
   failed: number;
 }
 
@@ -109,6 +112,10 @@ export class GarbageCollector {
 
   /** One container GC pass; resolves with what it removed. Rejects only if the runtime cannot be listed. */
   async collectContainers(evictTerminatedPods: boolean): Promise<ContainerGCSummary> {
+    // The links are read before the runtime is listed: a link made after that listing never meets a listing without
+    // its container.
+    const linksDir = path.join(path.dirname(this.o.podLogsDir), 'containers');
+    const links = await listLogLinks(linksDir);
     const [allContainers, allSandboxes] = await Promise.all([this.o.runtime.listContainers(), this.o.runtime.listPodSandbox()]);
     const mine = <T extends { labels: Record<string, string> }>(x: T): boolean => x.labels[L.node] === this.o.nodeName;
     const pods = this.o.pods;
@@ -123,7 +130,7 @@ export class GarbageCollector {
       isPodTerminated: (uid) => pods.isPodTerminated(uid),
       evictTerminatedPods,
     });
-    const summary: ContainerGCSummary = { containers: 0, sandboxes: 0, podDirs: 0, logDirs: 0, failed: 0 };
+    const summary: ContainerGCSummary = { containers: 0, sandboxes: 0, podDirs: 0, logDirs: 0, logLinks: 0, failed: 0 };
     const attempt = async (what: () => Promise<void>, ok: keyof ContainerGCSummary, fields: Record<string, string>): Promise<void> => {
       try {
         await what();
@@ -151,8 +158,12 @@ export class GarbageCollector {
     });
     for (const uid of dirs.podDirs) await attempt(() => teardownPodVolumes(this.o.rootDir, uid), 'podDirs', { podUid: uid });
     for (const d of dirs.logDirs) await attempt(() => rm(path.join(this.o.podLogsDir, d), { recursive: true, force: true }), 'logDirs', { dir: d });
+    // Containers removed above took their own links (removeContainer); the listing still names them, as exited.
+    const stateOf = new Map((allContainers as Container[]).map((c) => [c.id, c.state]));
+    for (const n of computeDanglingLogLinks(links, (id) => stateOf.get(id)))
+      await attempt(() => rm(path.join(linksDir, n), { force: true }), 'logLinks', { link: n });
 
-    const any = summary.containers + summary.sandboxes + summary.podDirs + summary.logDirs + summary.failed > 0;
+    const any = summary.containers + summary.sandboxes + summary.podDirs + summary.logDirs + summary.logLinks + summary.failed > 0;
     this.log[any ? 'info' : 'debug']({ ...summary, evictTerminatedPods }, 'container gc');
     return summary;
   }
@@ -216,6 +227,19 @@ export class GarbageCollector {
       }
     }
   }
+}
+
+/** The `*.log` entries of the links folder: whether each is a symlink and whether its target chain resolves. */
+async function listLogLinks(dir: string): Promise<LogLinkEntry[]> {
+  const names = (await listDir(dir)).filter((n) => n.endsWith('.log'));
+  return Promise.all(
+    names.map(async (name) => {
+      const p = path.join(dir, name);
+      const isSymlink = await lstat(p).then((st) => st.isSymbolicLink(), () => false);
+      const targetExists = await stat(p).then(() => true, () => false);
+      return { name, isSymlink, targetExists };
+    }),
+  );
 }
 
 async function listDir(dir: string): Promise<string[]> {

@@ -54,6 +54,10 @@ export function createStreamServer(opts: StreamServerOptions): StreamServer {
   const idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   const creationMs = opts.streamCreationTimeoutMs ?? DEFAULT_STREAM_CREATION_TIMEOUT_MS;
   let active = 0;
+  // The socket's idle timer: every byte read or written re-arms it, as spdystream's idle-aware framer and wsstream's
+  // deadlines count every frame. `ws` clears it when it takes the socket over, so it is armed again after a WebSocket
+  // handshake.
+  const armIdleTimeout = (socket: stream.Duplex): void => void (socket as Partial<net.Socket>).setTimeout?.(idleTimeoutMs, () => socket.destroy());
 
   async function remoteCommand(req: http.IncomingMessage, socket: stream.Duplex, head: Buffer, t: Extract<StreamRequest, { kind: 'exec' | 'attach' }>): Promise<void> {
     // remotecommand.NewOptions: tty wins over stderr; at least one stream.
@@ -73,6 +77,7 @@ export function createStreamServer(opts: StreamServerOptions): StreamServer {
     if (isWebSocketRequest(req)) {
       const accepted = await acceptWebSocket(req, socket, head, REMOTECOMMAND_WS_PROTOCOLS);
       if (!accepted) return;
+      armIdleTimeout(socket);
       session = createWebSocketRemoteSession(accepted.ws, accepted.protocol, wants);
     } else {
       const n = negotiateProtocol(headerValues(req, 'x-stream-protocol-version'), REMOTECOMMAND_SPDY_PROTOCOLS);
@@ -102,6 +107,7 @@ export function createStreamServer(opts: StreamServerOptions): StreamServer {
       if (t.ports.length === 0) return writeHttpError(socket, 400, 'query parameter "port" is required');
       const accepted = await acceptWebSocket(req, socket, head, PORTFORWARD_WS_PROTOCOLS);
       if (!accepted) return;
+      armIdleTimeout(socket);
       await serveWebSocketPortForward(accepted.ws, accepted.protocol, t.ports, (port, data, report, signal) => forwardPort(target, port, data, report, signal));
       return;
     }
@@ -123,7 +129,7 @@ export function createStreamServer(opts: StreamServerOptions): StreamServer {
     handleUpgrade(req, socket, head, target): void {
       active++;
       socket.on('error', (err) => log.debug({ err }, 'streaming socket error'));
-      (socket as Partial<net.Socket>).setTimeout?.(idleTimeoutMs, () => socket.destroy());
+      armIdleTimeout(socket);
       const done = (): void => {
         active--;
       };

@@ -6,6 +6,7 @@
 import { mkdir, mkdtemp, readFile, readdir, readlink, rename, rm, symlink, unlink, writeFile, chmod, lstat, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { containedPath } from './contained-path.ts';
+import { ownedMode, setVolumeOwnership, type Ownership } from './ownership.ts';
 
 export interface FileProjection {
   data: Buffer;
@@ -59,13 +60,14 @@ async function listFiles(dir: string, prefix = ''): Promise<string[]> {
   return out;
 }
 
-async function samePayload(tsDir: string, payload: Map<string, FileProjection>): Promise<boolean> {
+async function samePayload(tsDir: string, payload: Map<string, FileProjection>, owner?: Ownership): Promise<boolean> {
   const old = await listFiles(tsDir).catch(() => undefined);
   if (!old || old.length !== payload.size) return false;
   for (const [p, f] of payload) {
     const file = path.join(tsDir, p);
     const st = await lstat(file).catch(() => undefined);
-    if (!st?.isFile() || (st.mode & 0o7777) !== f.mode) return false;
+    if (!st?.isFile() || (st.mode & 0o7777) !== (owner ? ownedMode(f.mode, false, owner.readOnly) : f.mode)) return false;
+    if (owner && st.gid !== owner.gid) return false;
     if (!(await readFile(file)).equals(f.data)) return false;
   }
   return true;
@@ -76,18 +78,26 @@ const stamp = (d: Date): string => {
   return `..${d.getUTCFullYear()}_${z(d.getUTCMonth() + 1)}_${z(d.getUTCDate())}_${z(d.getUTCHours())}_${z(d.getUTCMinutes())}_${z(d.getUTCSeconds())}.`;
 };
 
+export interface WriteOptions {
+  /**
+   * The pod's fsGroup: before the `..data` swap the whole volume gets its group, group bits and setgid
+   * (the plugins' setPerms hook calling SetVolumeOwnership), so every version a reader sees already has them.
+   */
+  ownership?: Ownership | undefined;
+}
+
 /**
  * Makes `targetDir` hold exactly `payload` (relative path → bytes + mode). Idempotent: an unchanged
  * payload writes nothing. `targetDir` must exist and be berth's (not writable by a container).
  * Throws AtomicWriteError for an invalid path (upstream's message), fs errors otherwise.
  */
-export async function writeAtomic(targetDir: string, payload: Map<string, FileProjection>, now: Date = new Date()): Promise<void> {
+export async function writeAtomic(targetDir: string, payload: Map<string, FileProjection>, now: Date = new Date(), opts: WriteOptions = {}): Promise<void> {
   const files = cleanPayload(payload);
   const dataLink = path.join(targetDir, DATA_DIR);
   const oldTs = await readlink(dataLink).catch(() => '');
   const oldTsPath = oldTs ? containedPath(targetDir, oldTs) : '';
   const oldFiles = oldTsPath ? await listFiles(oldTsPath).catch(() => []) : [];
-  if (oldTsPath && (await samePayload(oldTsPath, files))) return;
+  if (oldTsPath && (await samePayload(oldTsPath, files, opts.ownership))) return;
 
   const tsDir = await mkdtemp(path.join(targetDir, stamp(now)));
   await chmod(tsDir, 0o755);
@@ -97,6 +107,9 @@ export async function writeAtomic(targetDir: string, payload: Map<string, FilePr
     await writeFile(file, f.data, { mode: f.mode });
     await chmod(file, f.mode);
   }
+  // atomic_writer.go Write step (8), setPerms: the whole volume (not only the new version) before the swap.
+  // Ownership is always walked here (policy Always): the plugins upstream pass no fsGroupChangePolicy.
+  if (opts.ownership) await setVolumeOwnership(targetDir, { ...opts.ownership, policy: undefined });
   const tmpLink = path.join(targetDir, DATA_TMP);
   await rm(tmpLink, { force: true });
   await symlink(path.basename(tsDir), tmpLink);

@@ -1,6 +1,9 @@
-// downwardAPI volume payload (pkg/volume/downwardapi/downwardapi.go CollectData, fieldpath.FormatMap).
+// downwardAPI volume payload (pkg/volume/downwardapi/downwardapi.go CollectData, fieldpath.FormatMap): fieldRef
+// items from the pod's metadata, resourceFieldRef items from the named container's resources with node
+// allocatable for unset limits (the same code as the env vars: env.ts resourceFieldValue).
 import type { DownwardAPIVolumeFile, Pod } from 'kubernetes-types/core/v1';
 import type { FileProjection } from './atomic-writer.ts';
+import { resourceFieldValue, type NodeAllocatable } from '../env.ts';
 
 const fmtMap = (o: Record<string, string> | undefined): string =>
   Object.keys(o ?? {})
@@ -20,13 +23,22 @@ function fieldValue(pod: Pod, f: string): string {
   throw new Error(`unsupported fieldPath ${JSON.stringify(f)}`);
 }
 
-/** Path → content for the items of a downwardAPI volume (or projection source). Throws for unsupported fields. */
-export function downwardPayload(pod: Pod, items: DownwardAPIVolumeFile[], defaultMode: number): Map<string, FileProjection> {
+/**
+ * Path → content for the items of a downwardAPI volume (or projection source). `alloc` is the node's allocatable,
+ * needed only by resourceFieldRef items whose container has no such limit. Throws for unsupported fields.
+ */
+export function downwardPayload(pod: Pod, items: DownwardAPIVolumeFile[], defaultMode: number, alloc?: NodeAllocatable): Map<string, FileProjection> {
   const out = new Map<string, FileProjection>();
   for (const item of items) {
+    let value: string;
     const f = item.fieldRef?.fieldPath;
-    if (!f) throw new Error(`downwardAPI item ${JSON.stringify(item.path)}: only fieldRef is supported by berth`);
-    out.set(item.path, { data: Buffer.from(fieldValue(pod, f), 'utf8'), mode: item.mode ?? defaultMode });
+    if (f) value = fieldValue(pod, f);
+    else if (item.resourceFieldRef) {
+      // The API requires containerName in volumes; there is no "current container" to fall back to.
+      value = resourceFieldValue(item.resourceFieldRef, pod, undefined, alloc ?? { cpuMillis: NaN, memoryBytes: NaN, ephemeralStorageBytes: NaN });
+      if (value === 'NaN') throw new Error(`downwardAPI item ${JSON.stringify(item.path)}: node allocatable is not known`);
+    } else throw new Error(`downwardAPI item ${JSON.stringify(item.path)}: neither fieldRef nor resourceFieldRef`);
+    out.set(item.path, { data: Buffer.from(value, 'utf8'), mode: item.mode ?? defaultMode });
   }
   return out;
 }

@@ -6,7 +6,7 @@
 import { chmod, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Pod, Volume } from 'kubernetes-types/core/v1';
-import type { ConfigDataSource, ConfigValue } from '../env.ts';
+import type { ConfigDataSource, ConfigValue, NodeAllocatable } from '../env.ts';
 import { bytes } from '../quantity.ts';
 import { assertName, containedPath } from './contained-path.ts';
 import { isMountPoint, listMountPoints, mount, unmount } from './mount.ts';
@@ -14,12 +14,14 @@ import { writeAtomic, type FileProjection } from './atomic-writer.ts';
 import { downwardPayload } from './downward-api.ts';
 import { configPayload } from './config-payload.ts';
 import { projectedPayload, type TokenSource } from './projected.ts';
+import { podOwnership, setVolumeOwnership, SETGID } from './ownership.ts';
 
 export { containedPath, assertName, isWithin, PathEscapeError } from './contained-path.ts';
 export { prepareSubPath, subPathTarget, SubPathError } from './subpath.ts';
 export { writeAtomic, validatePayloadPath, AtomicWriteError, type FileProjection } from './atomic-writer.ts';
 export { configPayload } from './config-payload.ts';
 export { projectedPayload, type TokenSource } from './projected.ts';
+export { setVolumeOwnership, podOwnership, type Ownership } from './ownership.ts';
 
 /** A volume could not be set up; `message` is upstream's FailedMount text for this volume. */
 export class VolumeError extends Error {
@@ -80,11 +82,15 @@ async function checkHostPath(v: Volume, p: string): Promise<void> {
   }
 }
 
-/** mkdir + chmod (the umask must not cut the mode), then tmpfs on it when asked and not there yet. */
-async function makeVolumeDir(v: Volume, dir: string, o: { mode: number; tmpfs: boolean; sizeBytes?: number }): Promise<void> {
+/**
+ * mkdir + chmod (the umask must not cut the mode), then tmpfs on it when asked and not there yet. Resolves true when
+ * the volume is new (the directory made, or a tmpfs mounted: after a reboot the old contents are gone).
+ */
+async function makeVolumeDir(v: Volume, dir: string, o: { mode: number; tmpfs: boolean; sizeBytes?: number }): Promise<boolean> {
   await mkdir(path.dirname(dir), { recursive: true, mode: PRIVATE_DIR_MODE });
-  await mkdir(dir, { recursive: true, mode: o.mode });
+  let fresh = (await mkdir(dir, { recursive: true, mode: o.mode })) !== undefined;
   if (o.tmpfs && !(await isMountPoint(dir))) {
+    fresh = true;
     // Whatever lies below the mount point (an older berth wrote secrets to disk) must not stay on the disk.
     for (const e of await readdir(dir)) await rm(path.join(dir, e), { recursive: true, force: true });
     const size = o.sizeBytes ? `,size=${o.sizeBytes}` : '';
@@ -92,7 +98,11 @@ async function makeVolumeDir(v: Volume, dir: string, o: { mode: number; tmpfs: b
       throw new VolumeError(v.name, `MountVolume.SetUp failed for volume "${v.name}" : mount tmpfs failed`, { cause: err });
     });
   }
-  await chmod(dir, o.mode);
+  // The setgid bit an fsGroup walk gave the volume's root stays (the pod's fsGroup cannot change).
+  const st = await stat(dir);
+  const mode = o.mode | (st.mode & SETGID);
+  if ((st.mode & 0o7777) !== mode) await chmod(dir, mode);
+  return fresh;
 }
 
 export interface VolumeOptions {
@@ -100,6 +110,8 @@ export interface VolumeOptions {
   data?: ConfigDataSource;
   /** Service-account tokens for projected serviceAccountToken sources (cluster mode); none → FailedMount. */
   tokens?: TokenSource;
+  /** Node allocatable, for downwardAPI resourceFieldRef items of containers without that limit. */
+  nodeAllocatable?: NodeAllocatable;
 }
 
 const isNotFound = (err: unknown): boolean => (err as { code?: string } | undefined)?.code === 'NotFound';
@@ -120,13 +132,23 @@ export async function setupPodVolumes(pod: Pod, opts: VolumeOptions): Promise<Ma
     } else if (v.emptyDir) {
       const dir = containedPath(base, 'kubernetes.io~empty-dir', name);
       const mem = v.emptyDir.medium === 'Memory';
-      await makeVolumeDir(v, dir, { mode: 0o777, tmpfs: mem, sizeBytes: mem && v.emptyDir.sizeLimit ? bytes(v.emptyDir.sizeLimit) : undefined });
+      const fresh = await makeVolumeDir(v, dir, { mode: 0o777, tmpfs: mem, sizeBytes: mem && v.emptyDir.sizeLimit ? bytes(v.emptyDir.sizeLimit) : undefined });
+      // empty_dir.go SetUpAt: ownership once, at setup (the plugin's ready file; a Memory volume that is no longer
+      // mounted is set up again); later syncs leave what the containers made of their files alone.
+      const ready = containedPath(pd, 'plugins', 'kubernetes.io~empty-dir', name, 'ready');
+      if (fresh || !(await stat(ready).catch(() => undefined))) {
+        await setVolumeOwnership(dir, podOwnership(pod, false)).catch((err: unknown) => {
+          throw setUpFailed(`failed to set volume ownership: ${err instanceof Error ? err.message : String(err)}`, err);
+        });
+        await mkdir(path.dirname(ready), { recursive: true, mode: PRIVATE_DIR_MODE });
+        await writeFile(ready, '', { mode: 0o600 });
+      }
       out.set(v.name, dir);
     } else if (v.downwardAPI) {
       const dir = containedPath(base, 'kubernetes.io~downward-api', name);
       await makeVolumeDir(v, dir, { mode: 0o777, tmpfs: false });
       try {
-        await writeAtomic(dir, downwardPayload(pod, v.downwardAPI.items ?? [], v.downwardAPI.defaultMode ?? 0o644));
+        await writeAtomic(dir, downwardPayload(pod, v.downwardAPI.items ?? [], v.downwardAPI.defaultMode ?? 0o644, opts.nodeAllocatable), undefined, { ownership: podOwnership(pod, true) });
       } catch (err) {
         throw setUpFailed(err instanceof Error ? err.message : String(err), err);
       }
@@ -150,7 +172,7 @@ export async function setupPodVolumes(pod: Pod, opts: VolumeOptions): Promise<Ma
         const payload = isCM
           ? configPayload('configmap', data, v.configMap?.items, v.configMap?.defaultMode ?? 0o644, optional)
           : configPayload('secret', data, v.secret?.items, v.secret?.defaultMode ?? 0o644, optional);
-        await writeAtomic(dir, payload);
+        await writeAtomic(dir, payload, undefined, { ownership: podOwnership(pod, true) });
       } catch (err) {
         throw setUpFailed(err instanceof Error ? err.message : String(err), err);
       }
@@ -159,14 +181,14 @@ export async function setupPodVolumes(pod: Pod, opts: VolumeOptions): Promise<Ma
       const dir = containedPath(base, 'kubernetes.io~projected', name);
       let payload: Map<string, FileProjection>;
       try {
-        payload = await projectedPayload(pod, v.projected, { data: opts.data, tokens: opts.tokens });
+        payload = await projectedPayload(pod, v.projected, { data: opts.data, tokens: opts.tokens, nodeAllocatable: opts.nodeAllocatable });
       } catch (err) {
         throw setUpFailed(err instanceof Error ? err.message : String(err), err);
       }
       // projected.go wraps a Memory emptyDir: tokens and secrets stay off the disk.
       await makeVolumeDir(v, dir, { mode: 0o755, tmpfs: true });
       try {
-        await writeAtomic(dir, payload);
+        await writeAtomic(dir, payload, undefined, { ownership: podOwnership(pod, true) });
       } catch (err) {
         throw setUpFailed(err instanceof Error ? err.message : String(err), err);
       }

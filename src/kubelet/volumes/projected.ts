@@ -2,10 +2,11 @@
 // serviceAccountToken sources merged into one payload, written by the atomic writer on tmpfs. Errors of
 // every source are collected (utilerrors.NewAggregate) and reported together.
 import type { Pod, ProjectedVolumeSource } from 'kubernetes-types/core/v1';
-import type { ConfigDataSource, ConfigValue } from '../env.ts';
+import type { ConfigDataSource, ConfigValue, NodeAllocatable } from '../env.ts';
 import type { FileProjection } from './atomic-writer.ts';
 import { downwardPayload } from './downward-api.ts';
 import { configPayload } from './config-payload.ts';
+import { fsGroupOf } from '../security-context.ts';
 
 /** SetDefaults_ProjectedVolumeSource / SetDefaults_ServiceAccountTokenProjection. */
 export const PROJECTED_DEFAULT_MODE = 0o644;
@@ -25,6 +26,7 @@ export interface TokenSource {
 export interface ProjectionDeps {
   data?: ConfigDataSource;
   tokens?: TokenSource;
+  nodeAllocatable?: NodeAllocatable;
 }
 
 const isNotFound = (err: unknown): boolean => (err as { code?: string } | undefined)?.code === 'NotFound';
@@ -60,7 +62,7 @@ export async function projectedPayload(pod: Pod, src: ProjectedVolumeSource, dep
         }
         merge(configPayload(isCM ? 'configmap' : 'secret', data, ref.items, defaultMode, optional));
       } else if (s.downwardAPI) {
-        merge(downwardPayload(pod, s.downwardAPI.items ?? [], defaultMode));
+        merge(downwardPayload(pod, s.downwardAPI.items ?? [], defaultMode, deps.nodeAllocatable));
       } else if (s.serviceAccountToken) {
         const tp = s.serviceAccountToken;
         if (!deps.tokens) throw new Error('failed to fetch token: no token source (berth runs without an API server)');
@@ -74,7 +76,9 @@ export async function projectedPayload(pod: Pod, src: ProjectedVolumeSource, dep
         } catch (err) {
           throw new Error(`failed to fetch token: ${messageOf(err)}`, { cause: err });
         }
-        payload.set(tp.path, { data: Buffer.from(token, 'utf8'), mode: defaultMode });
+        // projected.go: with an fsGroup the token is 0600 and SetVolumeOwnership makes it 0640 (group-readable only).
+        const tokenMode = typeof fsGroupOf(pod) === 'number' ? 0o600 : defaultMode;
+        payload.set(tp.path, { data: Buffer.from(token, 'utf8'), mode: tokenMode });
       }
     } catch (err) {
       errs.push(messageOf(err));

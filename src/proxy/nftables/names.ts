@@ -27,10 +27,10 @@ export const MARK_MASQ_CHAIN = 'mark-for-masquerade';
 export const MASQUERADING_CHAIN = 'masquerading';
 
 /**
- * The canary: berth owns the whole table, so the table itself is the canary (its absence means the ruleset was
- * flushed or the table deleted behind berth's back; a full sync follows). Named for the log line.
+ * The canary: a chain of berth's that exists while the table does (its absence means the ruleset was flushed or
+ * the table deleted behind berth's back; a full sync follows). Checked by listing chain names only.
  */
-export const CANARY = `table ${FAMILY} ${TABLE}`;
+export const CANARY_CHAIN = SERVICES_CHAIN;
 
 const NAME_LENGTH_MAX = 256;
 const BASE_LENGTH_MAX = NAME_LENGTH_MAX - 16;

@@ -4,7 +4,7 @@
 // `nft list table` prints them back, so a full sync can compare what it wants with what the kernel holds.
 import { categorizeEndpoints, externallyAccessible, externalPolicyLocal, usesClusterEndpoints, usesLocalEndpoints } from '../topology.ts';
 import { cidrContains, parseIPv4 } from '../ip.ts';
-import type { EndpointInfo, ServicePortInfo } from '../types.ts';
+import type { BuiltServicePort, EndpointInfo, ServicePortInfo } from '../types.ts';
 import {
   AFFINITY_PREFIX,
   CLUSTER_IPS_CHECK_CHAIN,
@@ -63,18 +63,10 @@ export interface NftAffinitySet {
 }
 
 /** Everything one service port contributes to the table. */
-export interface NftServicePort {
-  /** "ns/name[:port]/PROTO", unique per service port. */
-  readonly key: string;
-  readonly svc: ServicePortInfo;
+export interface NftServicePort extends BuiltServicePort {
   readonly chains: readonly NftChain[];
   readonly elements: readonly NftElement[];
   readonly affinitySets: readonly NftAffinitySet[];
-  /** Endpoints some chain DNATs to (conntrack cleanup compares these). */
-  readonly reachable: readonly EndpointInfo[];
-  readonly localReady: number;
-  readonly noLocalInternal: boolean;
-  readonly noLocalExternal: boolean;
 }
 
 export function hexMark(mark: number): string {

@@ -7,8 +7,11 @@ import { readFileSync, existsSync } from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
+import type { Pod, Service } from 'kubernetes-types/core/v1';
 import { parse as parseYaml } from 'yaml';
+import { shContainer, useBerth, type BerthProcess, type UseBerthOptions } from '../../helpers/berth.ts';
 import { mustRunAll, requireEnv } from '../../helpers/require.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
 export const E2E_DIR = process.env.BERTH_E2E_DIR ?? '/var/lib/berth-e2e';
 
@@ -101,9 +104,158 @@ export function kubectl(args: string[], opts: KubectlOptions = {}): Promise<stri
   });
 }
 
-export { waitFor } from '../../helpers/wait.ts';
+export { waitFor };
 
 /** A name unique to this test run (`prefix-<base36 time>-<random>`), valid as a Kubernetes name. */
 export function uniqueName(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+}
+
+/** Waits until the API server shows node `node` Ready=True. */
+export function waitNodeReady(node: string, timeoutMs = 40_000, intervalMs?: number): Promise<true> {
+  return waitFor(async () => (await kubectl(['get', 'node', node, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'])) === 'True', timeoutMs, {
+    what: 'node Ready',
+    ...(intervalMs ? { intervalMs } : {}),
+  });
+}
+
+export interface ClusterBerthOptions extends Omit<UseBerthOptions, 'nodeName'> {
+  /** The node name (and its kubeconfig in the rig's dir). */
+  node: string;
+  /** Delete a left-over Node object of this name before starting (default false). */
+  replaceNode?: boolean;
+  /** How long the node has to become Ready (default 40 s), and how often to look. */
+  nodeReadyTimeoutMs?: number;
+  nodeReadyIntervalMs?: number;
+  /** Runs once the node is Ready (or `ready` has resolved), still in beforeAll. */
+  afterReady?: () => Promise<unknown>;
+}
+
+/**
+ * berth as node `o.node` of the rig's API server for the current describe block (useBerth with the node's
+ * kubeconfig, ready when the Node is Ready or `ready` resolves; extraArgs come after --kubeconfig).
+ */
+export function useClusterBerth(o: ClusterBerthOptions): BerthProcess {
+  const { node, replaceNode, nodeReadyTimeoutMs, nodeReadyIntervalMs, afterReady, beforeStart, ready, ...rest } = o;
+  return useBerth({
+    ...rest,
+    nodeName: node,
+    extraArgs: [`--kubeconfig=${paths.nodeKubeconfig(node)}`, ...(o.extraArgs ?? [])],
+    beforeStart: async () => {
+      if (replaceNode) await kubectl(['delete', 'node', node, '--ignore-not-found', '--wait=false']);
+      await beforeStart?.();
+    },
+    ready: async (berth) => {
+      if (ready) await ready(berth);
+      else await waitNodeReady(node, nodeReadyTimeoutMs, nodeReadyIntervalMs);
+      await afterReady?.();
+    },
+  });
+}
+
+/**
+ * Deletes (force, no grace) the pods labelled berth-e2e=<run> in `ns`, then runs each `also` kubectl command, then deletes
+ * the Node; retried for up to 40 s (the API server may just have restarted).
+ */
+export function deleteRunObjects(o: { ns: string; run: string; node: string; also?: string[][] }): Promise<true> {
+  return waitFor(
+    async () => {
+      await kubectl(['delete', 'pod', '-n', o.ns, '-l', `berth-e2e=${o.run}`, '--ignore-not-found', '--grace-period=0', '--force']);
+      for (const args of o.also ?? []) await kubectl(args);
+      await kubectl(['delete', 'node', o.node, '--ignore-not-found', '--wait=false']);
+      return true;
+    },
+    40_000,
+    { what: 'e2e objects deleted', intervalMs: 1000 },
+  );
+}
+
+/** One best-effort pass (errors ignored): force-deletes the `kinds` labelled berth-e2e=<run> in `ns`, then the Node. */
+export async function dropRunObjects(o: { ns: string; run: string; node: string; kinds?: string }): Promise<void> {
+  await kubectl(['delete', o.kinds ?? 'pod', '-n', o.ns, '-l', `berth-e2e=${o.run}`, '--ignore-not-found', '--grace-period=0', '--force']).catch(() => undefined);
+  await kubectl(['delete', 'node', o.node, '--ignore-not-found', '--wait=false']).catch(() => undefined);
+}
+
+/** Applies one object (JSON or YAML text) with `kubectl apply -f -`. */
+export function kubectlApply(text: string): Promise<string> {
+  return kubectl(['apply', '-f', '-'], { input: text });
+}
+
+/**
+ * Two busybox httpd pods `<run>-1`, `<run>-2` on `node` (port 8080 "http", each serving its hostname, tcp readiness
+ * probe) behind the NodePort Service `<run>` (port 80); all labelled berth-e2e=<run>. Returns the Service as created.
+ */
+export async function applyWebService(o: { ns: string; run: string; node: string }): Promise<Service> {
+  const { ns, run, node } = o;
+  for (const i of [1, 2]) {
+    await kubectlApply(
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: `${run}-${i}`, namespace: ns, labels: { app: run, 'berth-e2e': run } },
+        spec: {
+          nodeName: node,
+          terminationGracePeriodSeconds: 1,
+          containers: [
+            shContainer('web', 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www', {
+              ports: [{ containerPort: 8080, name: 'http' }],
+              readinessProbe: { tcpSocket: { port: 'http' }, periodSeconds: 1 },
+            }),
+          ],
+        },
+      }),
+    );
+  }
+  await kubectlApply(
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: run, namespace: ns, labels: { 'berth-e2e': run } },
+      spec: { type: 'NodePort', selector: { app: run }, ports: [{ port: 80, targetPort: 'http', protocol: 'TCP' }] },
+    }),
+  );
+  return JSON.parse(await kubectl(['get', 'svc', '-n', ns, run, '-o', 'json'])) as Service;
+}
+
+/** Waits (up to `timeoutMs`, 150 s by default) until the EndpointSlices of Service `ns/service` hold `n` ready endpoints. */
+export function waitReadyEndpoints(ns: string, service: string, n: number, timeoutMs = 150_000): Promise<true> {
+  return waitFor(
+    async () => {
+      const out = await kubectl(['get', 'endpointslices', '-n', ns, '-l', `kubernetes.io/service-name=${service}`, '-o', 'json']);
+      const slices = JSON.parse(out) as { items: { endpoints?: { conditions?: { ready?: boolean } }[] }[] };
+      return slices.items.flatMap((s) => s.endpoints ?? []).filter((e) => e.conditions?.ready).length === n;
+    },
+    timeoutMs,
+    { what: `EndpointSlice with ${n} ready endpoints`, intervalMs: 500 },
+  );
+}
+
+/** GET `url` (2 s timeout) and return the body, trimmed. */
+export async function getText(url: string): Promise<string> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+  return (await res.text()).trim();
+}
+
+/** Polls `url` (10 requests a round) until every one of `names` has answered; returns every answer seen. */
+export async function answersFromAll(url: string, names: Set<string>, what: string): Promise<Set<string>> {
+  const seen = new Set<string>();
+  await waitFor(
+    async () => {
+      for (let i = 0; i < 10; i++) seen.add(await getText(url));
+      return [...names].every((n) => seen.has(n));
+    },
+    30_000,
+    { what: `${what} answering from both pods`, intervalMs: 500 },
+  );
+  return seen;
+}
+
+/** Pod `ns/name` as the API server has it, or undefined when it does not exist. */
+export async function getPod(ns: string, name: string): Promise<Pod | undefined> {
+  try {
+    return JSON.parse(await kubectl(['get', 'pod', '-n', ns, name, '-o', 'json'])) as Pod;
+  } catch (err) {
+    if (/NotFound/.test(String(err))) return undefined;
+    throw err;
+  }
 }
