@@ -4,7 +4,8 @@
 // Usage: node bench/kubelet-logs.ts [--mb 64] [--runs 3] [--streams 20] [--hold-s 20]  → JSON on stdout.
 // `--hold-minutes N` is the issue's memory target instead ("berth's RSS does not grow with follow streams held open
 // for 10 minutes"): `--streams` (default 50 there) follow streams on a container writing a line per second, berth's
-// RSS from /proc every `--sample-s` (30) seconds, the series and its least-squares slope.
+// RSS from /proc every `--sample-s` (30) seconds, the series and its least-squares slope, with berth's V8 heap and
+// live handles from its read-only /metrics at each sample.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
@@ -58,6 +59,21 @@ async function dockerLogs(id: string): Promise<{ bytes: number; ms: number }> {
 const rssMB = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** berth's own gauges from its read-only /metrics (prom-client defaults): V8 heap in use and live handles. */
+async function heapOf(): Promise<{ heapUsedMB?: number; heapTotalMB?: number; handles?: number }> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${berth.port}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+    const g = (name: string): number | undefined => {
+      const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+      return m ? Number(m[1]) : undefined;
+    };
+    const mb = (x: number | undefined): number | undefined => (x === undefined ? undefined : Number((x / 1048576).toFixed(1)));
+    return { heapUsedMB: mb(g('nodejs_heap_size_used_bytes')), heapTotalMB: mb(g('nodejs_heap_size_total_bytes')), handles: g('nodejs_active_handles_total') };
+  } catch {
+    return {};
+  }
+}
+
 /** Least-squares slope of y over x. */
 function slope(xs: number[], ys: number[]): number {
   const n = xs.length;
@@ -102,11 +118,11 @@ async function hold(): Promise<void> {
       get(`/containerLogs/default/ticker-${berth.nodeName}/c?follow=true`, ac.signal, (n) => (perStream[i]! += n)),
     );
     const t0 = performance.now();
-    const series: { s: number; rssMB: number; streamBytesMin: number }[] = [];
+    const series: { s: number; rssMB: number; streamBytesMin: number; heapUsedMB?: number; heapTotalMB?: number; handles?: number }[] = [];
     const endMs = holdMinutes * 60_000;
     for (let next = 0; next <= endMs; next += sampleS * 1000) {
       await sleep(Math.max(0, next - (performance.now() - t0)));
-      series.push({ s: Math.round((performance.now() - t0) / 1000), rssMB: Number(rssMB(pid).toFixed(1)), streamBytesMin: Math.min(...perStream) });
+      series.push({ s: Math.round((performance.now() - t0) / 1000), rssMB: Number(rssMB(pid).toFixed(1)), streamBytesMin: Math.min(...perStream), ...(await heapOf()) });
       process.stderr.write(`hold: ${JSON.stringify(series.at(-1))}\n`);
     }
     ac.abort();
@@ -125,6 +141,10 @@ async function hold(): Promise<void> {
             holdMinutes,
             sampleS,
             rssMB: { idleBefore: Number(idleMB.toFixed(1)), series: series.map((p) => [p.s, p.rssMB]), afterClose: Number(afterMB.toFixed(1)) },
+            // V8's heap in use (live data plus garbage not yet collected) and berth's live handles (sockets, timers).
+            heapUsedMB: series.map((p) => [p.s, p.heapUsedMB ?? null]),
+            heapTotalMB: series.map((p) => [p.s, p.heapTotalMB ?? null]),
+            handles: series.map((p) => [p.s, p.handles ?? null]),
             slopeMBPerMin: Number(slope(xsMin, ys).toFixed(3)),
             // V8's heap grows and shrinks in steps, so a straight line over one window depends on where it ends in
             // that cycle: the lows and highs of each half say whether the floor or the ceiling moves.

@@ -97,9 +97,25 @@ describe('scripts/vitest-summary.mjs', () => {
     expect(r).toEqual({ code: 0, stdout: '4 passed, 0 failed\n' });
   });
 
-  it('reports suites that failed to load (a guard that threw) in the summary line', async () => {
+  it('counts suites that failed to load (a guard that threw) as failed in the plain summary line', async () => {
     const f = report('suite.json', { numPassedTests: 1, numFailedTests: 0, numPendingTests: 0, numTodoTests: 0, numFailedTestSuites: 1, testResults: [] });
-    expect((await summary(f, { BERTH_REQUIRE_ALL: '1' })).stdout).toBe('1 passed, 0 failed, 1 suites failed\n');
+    expect((await summary(f, { BERTH_REQUIRE_ALL: '1' })).stdout).toBe('1 passed, 1 failed\n');
+  });
+
+  it('names a file that failed outside its tests and keeps the plain line last', async () => {
+    const f = report('hook.json', {
+      numPassedTests: 2,
+      numFailedTests: 0,
+      numPendingTests: 0,
+      numTodoTests: 0,
+      numFailedTestSuites: 2,
+      testResults: [
+        { name: '/r/test/integration/a.test.ts', status: 'passed', assertionResults: [{ status: 'passed' }, { status: 'passed' }] },
+        { name: '/r/test/integration/b.test.ts', status: 'failed', message: 'Hook timed out in 120000ms\nmore', assertionResults: [] },
+      ],
+    });
+    const out = (await summary(f, { BERTH_REQUIRE_ALL: '1' })).stdout.split('\n').filter(Boolean);
+    expect(out).toEqual(['FAIL: /r/test/integration/b.test.ts failed outside its tests: Hook timed out in 120000ms', '2 passed, 1 failed']);
   });
 });
 
