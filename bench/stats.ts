@@ -18,7 +18,7 @@ import { readKernelFile } from '../src/cadvisor/cgroups.ts';
 import { DockerRuntime } from '../src/cri/docker/index.ts';
 import { L, type ContainerConfig, type PodSandboxConfig } from '../src/cri/index.ts';
 import { silentLogger } from '../src/lib/index.ts';
-import { BerthProcess, docker, REPO, waitFor } from '../test/helpers/berth.ts';
+import { BerthProcess, BIN_BERTH_NODE_FLAGS, docker, REPO, waitFor } from '../test/helpers/berth.ts';
 import { ensureTestImages, BUSYBOX_IMAGE } from '../test/integration/helpers/docker-images.ts';
 import { argOpt, median, percentile } from './lib.ts';
 
@@ -157,7 +157,7 @@ async function observe(pid: number, seconds: number): Promise<{ cpuPercentOfCore
 
 /** A standalone berth with no pods, run from `entry` (the esbuild bundle bin/berth runs, or the TS sources). */
 async function idleBerth(entry: string | undefined, pods = 0): Promise<unknown> {
-  const berth = new BerthProcess({ extraArgs: ['--log-level=warn'], ...(entry ? { entry } : {}) });
+  const berth = new BerthProcess({ extraArgs: ['--log-level=warn'], ...(entry ? { entry, nodeFlags: BIN_BERTH_NODE_FLAGS } : {}) });
   mkdirSync(berth.manifestDir, { recursive: true });
   for (let i = 0; i < pods; i++)
     writeFileSync(

@@ -47,6 +47,11 @@ const result = await build({
   format: 'esm',
   target: 'node22',
   sourcemap: 'linked',
+  // V8 keeps the whole source text resident: whitespace and syntax minification halve it; identifiers are kept,
+  // so stack traces still name berth's functions (the linked source map gives file and line).
+  minifyWhitespace: true,
+  minifySyntax: true,
+  keepNames: true,
     // CommonJS dependencies call require() on Node's built-ins and read __dirname: give the ESM bundle both.
   banner: {
     js: [

@@ -2,7 +2,12 @@
 // plaintext, within timeoutSeconds for connect + call together. SERVING is success; any other status, a
 // failed connect or a failed call is a failure with upstream's message. The two health messages are
 // encoded by hand (one string field out, one enum field back), so no .proto is loaded.
-import * as grpc from '@grpc/grpc-js';
+import type * as GrpcJs from '@grpc/grpc-js';
+
+// grpc-js (with protobufjs) is loaded on the first gRPC probe only: most nodes never run one, and the module's
+// initialisation costs the daemon's resident memory.
+let grpcModule: Promise<typeof GrpcJs> | undefined;
+const loadGrpc = (): Promise<typeof GrpcJs> => (grpcModule ??= import('@grpc/grpc-js'));
 
 export interface GrpcProbeOutcome {
   result: 'success' | 'failure';
@@ -68,7 +73,7 @@ export function decodeHealthCheckResponse(buf: Buffer): number {
 const goDuration = (ms: number): string => (ms % 1000 === 0 ? `${ms / 1000}s` : ms < 1000 ? `${ms}ms` : `${ms / 1000}s`);
 
 /** grpc-go's status error text: `rpc error: code = NotFound desc = unknown service`. */
-function goStatusError(err: grpc.ServiceError): string {
+function goStatusError(grpc: typeof GrpcJs, err: GrpcJs.ServiceError): string {
   const name = grpc.status[err.code] ?? String(err.code);
   const code = name
     .toLowerCase()
@@ -90,6 +95,7 @@ export interface GrpcProbeInput {
 export async function runGrpcProbe(o: GrpcProbeInput): Promise<GrpcProbeOutcome> {
   const addr = o.host.includes(':') ? `[${o.host}]:${o.port}` : `${o.host}:${o.port}`;
   const deadline = Date.now() + o.timeoutMs;
+  const grpc = await loadGrpc();
   const client = new grpc.Client(addr, grpc.credentials.createInsecure(), {
     'grpc.primary_user_agent': o.userAgent ?? 'kube-probe/1.20',
     'grpc.enable_retries': 0,
@@ -102,7 +108,7 @@ export async function runGrpcProbe(o: GrpcProbeInput): Promise<GrpcProbeOutcome>
       const t = goDuration(o.timeoutMs);
       return { result: 'failure', output: `timeout: failed to connect service ${JSON.stringify(addr)} within ${t}: context deadline exceeded` };
     }
-    const reply = await new Promise<{ err?: grpc.ServiceError; status?: number }>((resolve) => {
+    const reply = await new Promise<{ err?: GrpcJs.ServiceError; status?: number }>((resolve) => {
       client.makeUnaryRequest(
         '/grpc.health.v1.Health/Check',
         encodeHealthCheckRequest,
@@ -118,7 +124,7 @@ export async function runGrpcProbe(o: GrpcProbeInput): Promise<GrpcProbeOutcome>
       if (e.code === grpc.status.UNIMPLEMENTED)
         return { result: 'failure', output: `error: this server does not implement the grpc health protocol (grpc.health.v1.Health): ${e.details}` };
       if (e.code === grpc.status.DEADLINE_EXCEEDED) return { result: 'failure', output: `timeout: health rpc did not complete within ${goDuration(o.timeoutMs)}` };
-      return { result: 'failure', output: `error: health rpc probe failed: ${goStatusError(e)}` };
+      return { result: 'failure', output: `error: health rpc probe failed: ${goStatusError(grpc, e)}` };
     }
     if (reply.status !== 1) {
       const name = STATUS_NAMES[reply.status ?? 0] ?? String(reply.status);

@@ -25,6 +25,9 @@ export interface BerthPods {
 
 export { waitFor };
 
+/** The V8 flags bin/berth gives node by default (test/integration/bundle.test.ts checks bin/berth uses these). */
+export const BIN_BERTH_NODE_FLAGS = ['--max-semi-space-size=2'];
+
 export interface BerthOptions {
   nodeName?: string;
   manifestDir?: string;
@@ -32,6 +35,8 @@ export interface BerthOptions {
   extraArgs?: string[];
   /** The program to run instead of src/cli/main.ts (e.g. the bundle built by scripts/build.ts). */
   entry?: string;
+  /** Flags for node itself (bin/berth passes BIN_BERTH_NODE_FLAGS). */
+  nodeFlags?: string[];
 }
 
 export class BerthProcess {
@@ -43,6 +48,7 @@ export class BerthProcess {
   private child: ChildProcess | undefined;
   private readonly extra: string[];
   private readonly entry: string;
+  private readonly nodeFlags: string[];
 
   constructor(o: BerthOptions = {}) {
     this.nodeName = o.nodeName ?? `t-${Math.random().toString(36).slice(2, 8)}`;
@@ -53,6 +59,7 @@ export class BerthProcess {
     this.port = 20000 + Math.floor(Math.random() * 20000);
     this.extra = o.extraArgs ?? [];
     this.entry = o.entry ?? path.join(REPO, 'src/cli/main.ts');
+    this.nodeFlags = o.nodeFlags ?? [];
   }
 
   start(): void {
@@ -61,6 +68,7 @@ export class BerthProcess {
       process.execPath,
       [
         '--disable-warning=ExperimentalWarning',
+        ...this.nodeFlags,
         this.entry,
         'run',
         `--hostname-override=${this.nodeName}`,

@@ -3,17 +3,17 @@
 // a dependency that breaks when bundled (a dynamic require, __dirname, a native add-on) before a node runs it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BerthProcess, REPO, docker, manifestFiles, podManifest, shContainer, waitFor } from '../helpers/berth.ts';
+import { BIN_BERTH_NODE_FLAGS, BerthProcess, REPO, docker, manifestFiles, podManifest, shContainer, waitFor } from '../helpers/berth.ts';
 import { ensureTestImages } from './helpers/docker-images.ts';
 
 describe('the bundled daemon (dist/cli/main.mjs)', () => {
   // laid out as in the repository (dist/cli/main.mjs, package.json two levels up), in a folder of its own
   const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-bundle-'));
   const entry = path.join(dir, 'dist', 'cli', 'main.mjs');
-  const berth = new BerthProcess({ entry });
+  const berth = new BerthProcess({ entry, nodeFlags: BIN_BERTH_NODE_FLAGS });
   const { write } = manifestFiles(berth);
 
   beforeAll(async () => {
@@ -26,6 +26,12 @@ describe('the bundled daemon (dist/cli/main.mjs)', () => {
   afterAll(async () => {
     await berth.cleanup();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is run by bin/berth with the node flags this test (and bench/stats) use', () => {
+    const launcher = readFileSync(path.join(REPO, 'bin/berth'), 'utf8');
+    expect(launcher).toContain(`\${BERTH_NODE_FLAGS-${BIN_BERTH_NODE_FLAGS.join(' ')}}`);
+    expect(launcher).toContain('dist/cli/main.mjs');
   });
 
   it('prints the package version', () => {
