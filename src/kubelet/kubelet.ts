@@ -442,6 +442,23 @@ export class Kubelet {
     return false;
   }
 
+  /**
+   * Stops whatever of the pod still runs (containers with their grace, then ready sandboxes) and asks for a relist;
+   * true when there was something to stop (the worker syncs again once the relist shows it stopped).
+   */
+  private async killIfRunning(pod: Pod, w: Worker, seen: ObservedPod, log: Logger): Promise<boolean> {
+    const running = seen.containers.some((c) => c.state === 'CONTAINER_RUNNING') || seen.sandboxes.some((s) => s.state === 'SANDBOX_READY');
+    if (!running) return false;
+    try {
+      await killPod({ ...this.deps, log }, pod, seen);
+    } finally {
+      w.lastSyncEnd = this.clock.now();
+    }
+    this.pleg.trigger();
+    w.dirty = true;
+    return true;
+  }
+
   /** A pod past spec.activeDeadlineSeconds: killed once, then reported Failed / DeadlineExceeded. */
   private async syncDeadlineExceeded(pod: Pod, w: Worker, seen: ObservedPod, reasons: Map<string, WaitingReason>, source: string, log: Logger): Promise<boolean> {
     const uid = pod.metadata!.uid!;
@@ -449,17 +466,7 @@ export class Kubelet {
       this.deadlineExceeded.add(uid);
       this.recorder.event(podObjectRef(pod), 'Normal', DEADLINE_REASON, DEADLINE_MESSAGE);
     }
-    const running = seen.containers.some((c) => c.state === 'CONTAINER_RUNNING') || seen.sandboxes.some((s) => s.state === 'SANDBOX_READY');
-    if (running) {
-      try {
-        await killPod({ ...this.deps, log }, pod, seen);
-      } finally {
-        w.lastSyncEnd = this.clock.now();
-      }
-      this.pleg.trigger();
-      w.dirty = true;
-      return false;
-    }
+    if (await this.killIfRunning(pod, w, seen, log)) return false;
     this.probes.removePod(uid);
     this.statusFor(pod, seen, reasons, source);
     return false;
@@ -467,17 +474,7 @@ export class Kubelet {
 
   /** A pod being deleted through the API: stop it with its deletion grace, report the final status, hand it back. */
   private async syncTerminating(pod: Pod, w: Worker, seen: ObservedPod, reasons: Map<string, WaitingReason>, source: string, log: Logger): Promise<boolean> {
-    const running = seen.containers.some((c) => c.state === 'CONTAINER_RUNNING') || seen.sandboxes.some((s) => s.state === 'SANDBOX_READY');
-    if (running) {
-      try {
-        await killPod({ ...this.deps, log }, pod, seen);
-      } finally {
-        w.lastSyncEnd = this.clock.now();
-      }
-      this.pleg.trigger();
-      w.dirty = true;
-      return false;
-    }
+    if (await this.killIfRunning(pod, w, seen, log)) return false;
     const status = this.statusFor(pod, seen, reasons, source, true);
     this.probes.removePod(pod.metadata!.uid!);
     this.o.onPodTerminated?.(pod, status);

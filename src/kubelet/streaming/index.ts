@@ -16,12 +16,11 @@ import { SpdyConnection, type SpdyStream } from './spdy-connection.ts';
 import { SpdyRemoteSessionBuilder } from './spdy-session.ts';
 import { PORTFORWARD_WS_PROTOCOLS, REMOTECOMMAND_WS_PROTOCOLS, acceptWebSocket, createWebSocketRemoteSession, serveWebSocketPortForward } from './websocket.ts';
 
-export type StreamRequest =
-  | { kind: 'exec'; containerId: string; command: string[]; stdin: boolean; stdout: boolean; stderr: boolean; tty: boolean }
-  | { kind: 'attach'; containerId: string; stdin: boolean; stdout: boolean; stderr: boolean; tty: boolean }
-  | { kind: 'portforward'; sandboxId: string; podUid: string; ports: number[] };
+// The contract belongs to its consumer, the kubelet API server (src/kubelet/server/streaming.ts).
+import type { StreamRequest, StreamServer as ApiStreamServer } from '../server/streaming.ts';
+export type { StreamRequest };
 
-export interface StreamServer {
+export interface StreamServer extends ApiStreamServer {
   /**
    * Takes over an HTTP upgrade (SPDY/3.1 or WebSocket, chosen from the request's Upgrade and
    * X-Stream-Protocol-Version / Sec-WebSocket-Protocol headers, as upstream's streaming server does) for an already
