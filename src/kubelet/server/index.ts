@@ -6,15 +6,11 @@
 // secure port may be served at all and wires the pieces.
 import os from 'node:os';
 import { readFile } from 'node:fs/promises';
-import type { Logger } from '../../lib/index.ts';
 import type { KubeApi } from '../../kube/index.ts';
 import type { Kubelet } from '../kubelet.ts';
 import { buildAuthenticator, WebhookTokenAuthenticator } from './auth.ts';
 import { alwaysAllow, WebhookAuthorizer } from './authz.ts';
-import type { HealthCheck, MachineFacts } from './handlers.ts';
-import type { HttpRoute } from './routes.ts';
-import { KubeletApiServer, type ApiRuntime } from './secure-server.ts';
-import type { StreamServer } from './streaming.ts';
+import { KubeletApiServer, type ApiRuntime, type SecureServerOptions } from './secure-server.ts';
 import { loadServingCert } from './tls.ts';
 
 export { KubeletServer, type ServerOptions } from './local-server.ts';
@@ -56,10 +52,10 @@ export function computeApiServingPlan(s: ApiAuthSettings): ApiServingPlan {
   return { serve: true, x509: s.hasClientCA, tokenWebhook, anonymous: s.anonymousAuth, authorization };
 }
 
-export interface StartKubeletApiOptions {
-  address: string;
-  port: number;
-  nodeName: string;
+/** What the secure server takes as it is (passed through unchanged). */
+type PassedThrough = Pick<SecureServerOptions, 'address' | 'port' | 'nodeName' | 'runtime' | 'checks' | 'machineInfo' | 'configz' | 'routes' | 'streaming' | 'nodeLogDir' | 'log'>;
+
+export interface StartKubeletApiOptions extends PassedThrough {
   hostIPs: string[];
   tlsCertFile?: string;
   tlsPrivateKeyFile?: string;
@@ -75,14 +71,6 @@ export interface StartKubeletApiOptions {
   authorizationWebhookCacheUnauthorizedTtlMs: number;
   api?: Pick<KubeApi, 'request'>;
   kubelet: Pick<Kubelet, 'pods' | 'pleg'>;
-  runtime: ApiRuntime;
-  checks: HealthCheck[];
-  machineInfo?: () => Promise<MachineFacts>;
-  configz?: () => unknown;
-  routes?: HttpRoute[];
-  streaming?: StreamServer;
-  nodeLogDir?: string;
-  log: Logger;
 }
 
 /** Starts the secure kubelet API when the plan allows it; resolves undefined (after logging why) when it is off. */
