@@ -8,9 +8,11 @@
 //                     informer calls) through the rate-limited sync loop to iptables-restore completion
 // Usage: node bench/proxy.ts [--sizes 1000,5000,10000] [--modes iptables,nftables] [--backends legacy,nft]
 //          [--changes 5] [--generation-only] [--no-generation] [--no-resync] [--netns NAME]  → JSON on stdout.
-//   --modes       iptables (per --backends) and/or nftables (berth's `ip kube-proxy` table through `nft -f -`);
-//                 nftables results also carry the floor measured in the same namespace: an empty `nft -f -`
-//                 transaction (process start + cache) and a one-element transaction, at that table size.
+//   --modes       iptables (per --backends), nftables (berth's `ip kube-proxy` table written through netlink, the
+//                 default transport) and/or nftables-nft (the same table written through `nft -f -`, for
+//                 comparison); nftables results also carry the floors measured in the same namespace at that table
+//                 size: an empty `nft -f -` transaction (process start + cache), a one-element transaction, and for
+//                 netlink a one-element batch round trip and a generation read through berth's helper.
 //   --netns NAME  run the scenarios in network namespace NAME (created when missing) and keep it afterwards; a
 //                 second run against it finds the rules in place, so its first sync is a reconciling no-op
 //                 instead of the ≈100 s nft fresh load (one size and one backend per namespace).
@@ -28,6 +30,8 @@ import { formatIPv4 } from '../src/proxy/ip.ts';
 import { Netns, destroyAll, sh } from '../test/integration/helpers/netns.ts';
 import { NftablesProxy } from '../src/proxy/nftables/proxier.ts';
 import { CommandNftExecutor } from '../src/proxy/nftables/executor.ts';
+import { NetlinkTransport } from '../src/proxy/nftables/netlink/transport.ts';
+import { NftNetlink } from '../src/proxy/nftables/netlink/client.ts';
 import { service, slice } from '../test/unit/proxy-fixtures.ts';
 
 const args = process.argv.slice(2);
@@ -37,7 +41,8 @@ const opt = (name: string, def: string): string => {
 };
 const sizes = opt('sizes', '1000,5000,10000').split(',').map(Number);
 const backends = opt('backends', 'legacy,nft').split(',') as ('legacy' | 'nft')[];
-const modes = opt('modes', 'iptables').split(',') as ('iptables' | 'nftables')[];
+type Mode = 'iptables' | 'nftables' | 'nftables-nft';
+const modes = opt('modes', 'iptables').split(',') as Mode[];
 const changes = Number(opt('changes', '5'));
 const generationOnly = args.includes('--generation-only');
 const noGeneration = args.includes('--no-generation');
@@ -48,6 +53,7 @@ const noResync = args.includes('--no-resync');
 const log = (msg: string): void => void process.stderr.write(`[bench/proxy] ${msg}\n`);
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const round = (x: number): number => Math.round(x * 10) / 10;
+const round2 = (x: number): number => Math.round(x * 100) / 100;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const SVC_BASE = 0x0a600000; // 10.96.0.0
@@ -171,7 +177,65 @@ async function nftFloor(netns: string, rounds = 9): Promise<Record<string, numbe
   };
 }
 
-async function scenario(mode: 'iptables' | 'nftables', backend: 'legacy' | 'nft', n: number): Promise<Record<string, unknown>> {
+/**
+ * The netlink floors in the same namespace at the same table size, through the same helper process berth uses: a
+ * one-chain-one-jump-rule batch (what the kernel's table validation alone costs), a one-element batch (add, then
+ * delete: no validation), a generation read (GETGEN) and the canary (GETCHAIN) round trips.
+ */
+async function netlinkFloor(netns: string, rounds = 21): Promise<Record<string, number>> {
+  const transport = new NetlinkTransport({ netns });
+  const nl = new NftNetlink(transport);
+  const el = [{ set: 'cluster-ips', key: '10.95.255.254', value: '' }];
+  const one: number[] = [];
+  const rule: number[] = [];
+  const gen: number[] = [];
+  const canary: number[] = [];
+  try {
+    for (let i = 0; i < rounds; i++) {
+      // A chain with one jump rule: the kernel validates the whole table on commit (every chain reachable from the
+      // base chains) once a transaction adds a rule or map element with a jump, goto or nat — the floor of any
+      // change that writes rules, growing with the table.
+      const add = nl.newBatch();
+      add.addChain('bench-floor');
+      add.addRule('bench-floor', 'jump mark-for-masquerade');
+      const t1 = performance.now();
+      await nl.commit(add.finish()!);
+      rule.push(performance.now() - t1);
+      const del = nl.newBatch();
+      del.flushChain('bench-floor');
+      del.deleteChain('bench-floor');
+      await nl.commit(del.finish()!);
+    }
+    for (let i = 0; i < rounds; i++) {
+      const add = nl.newBatch();
+      add.elements(true, el);
+      let t0 = performance.now();
+      await nl.commit(add.finish()!);
+      one.push(performance.now() - t0);
+      const del = nl.newBatch();
+      del.elements(false, el);
+      await nl.commit(del.finish()!);
+      t0 = performance.now();
+      await nl.generation();
+      gen.push(performance.now() - t0);
+      t0 = performance.now();
+      await nl.chainExists('services');
+      canary.push(performance.now() - t0);
+    }
+  } finally {
+    transport.close();
+  }
+  return {
+    oneRuleBatchMsMedian: round2(median(rule)),
+    oneRuleBatchMsMax: round2(Math.max(...rule)),
+    oneElementBatchMsMedian: round2(median(one)),
+    oneElementBatchMsMax: round2(Math.max(...one)),
+    generationReadMsMedian: round2(median(gen)),
+    canaryCheckMsMedian: round2(median(canary)),
+  };
+}
+
+async function scenario(mode: Mode, backend: 'legacy' | 'nft', n: number): Promise<Record<string, unknown>> {
   let reused = false;
   let ns: { name: string; destroy(): Promise<void> };
   if (keepNetns) {
@@ -192,11 +256,11 @@ async function scenario(mode: 'iptables' | 'nftables', backend: 'legacy' | 'nft'
       w?.(r);
     };
     const node = { name: 'bench-node', ip: '10.0.0.1' };
-    const proxy =
-      mode === 'nftables'
-        ? new NftablesProxy({ config, node, executor: new CommandNftExecutor({ netns: ns.name }), log: silentLogger, onSync })
-        : new ServiceProxy({ config, node, executor: await createIptablesExecutor({ backend, netns: ns.name, log: silentLogger }), log: silentLogger, onSync });
-    const label = mode === 'nftables' ? 'nftables' : `iptables-${backend}`;
+    const nft = mode !== 'iptables';
+    const proxy = nft
+      ? new NftablesProxy({ config, node, executor: new CommandNftExecutor({ netns: ns.name, transport: mode === 'nftables' ? 'netlink' : 'nft' }), log: silentLogger, onSync })
+      : new ServiceProxy({ config, node, executor: await createIptablesExecutor({ backend, netns: ns.name, log: silentLogger }), log: silentLogger, onSync });
+    const label = nft ? mode : `iptables-${backend}`;
     feed(proxy, n);
     log(`${label} ${n}: full sync${reused ? ` (reusing netns ${keepNetns}: rules already in place)` : ''}`);
     let t0 = performance.now();
@@ -241,12 +305,15 @@ async function scenario(mode: 'iptables' | 'nftables', backend: 'legacy' | 'nft'
       proxy.onEndpointSliceUpdate(undefined, mkSlice(i, [epIP(i, 0), formatIPv4(0x0af00000 + k + 1)]));
     });
     const deleteService = await measure('delete service', (k) => proxy.onServiceDelete(mkService(n + k)));
+    const transactions = proxy instanceof NftablesProxy ? proxy.transactionCounts : undefined;
     await proxy.stop();
-    const floor = mode === 'nftables' ? await nftFloor(ns.name).catch((err: unknown) => ({ error: String(err) })) : undefined;
+    const floor = nft ? await nftFloor(ns.name).catch((err: unknown) => ({ error: String(err) })) : undefined;
+    const netlink = mode === 'nftables' ? await netlinkFloor(ns.name).catch((err: unknown) => ({ error: String(err) })) : undefined;
     t0 = performance.now();
     return {
       mode,
-      backend: mode === 'nftables' ? 'nftables' : backend,
+      backend: nft ? mode : backend,
+      ...(transactions ? { transactions } : {}),
       services: n,
       endpointsPerService: 2,
       ...(keepNetns ? { netns: keepNetns, reusedNetns: reused } : {}),
@@ -271,7 +338,7 @@ async function scenario(mode: 'iptables' | 'nftables', backend: 'legacy' | 'nft'
       addService,
       changeEndpoint,
       deleteService,
-      ...(floor ? { floor } : {}),
+      ...(floor || netlink ? { floor: { ...(floor ?? {}), ...(netlink ? { netlink } : {}) } } : {}),
     };
   } finally {
     await ns.destroy();
@@ -281,7 +348,7 @@ async function scenario(mode: 'iptables' | 'nftables', backend: 'legacy' | 'nft'
 async function main(): Promise<void> {
   const versions: Record<string, string> = {};
   if (modes.includes('iptables')) for (const b of backends) versions[b] = (await runCommand([`iptables-${b}`, '--version'], { timeoutMs: 10_000 })).stdout.trim();
-  if (modes.includes('nftables')) versions.nft = (await runCommand(['nft', '--version'], { timeoutMs: 10_000 })).stdout.trim();
+  if (modes.some((m) => m !== 'iptables')) versions.nft = (await runCommand(['nft', '--version'], { timeoutMs: 10_000 })).stdout.trim();
   const out: Record<string, unknown> = {
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model, kernel: release(), node: process.version, iptables: versions },
     config: { sizes, modes, backends, changes, endpointsPerService: 2, minSyncPeriodMs: config.minSyncPeriodMs, burstSyncs: config.burstSyncs },
@@ -294,7 +361,7 @@ async function main(): Promise<void> {
   }
   if (!generationOnly) {
     for (const mode of modes) {
-      for (const b of mode === 'nftables' ? (['nft'] as const) : backends) {
+      for (const b of mode !== 'iptables' ? (['nft'] as const) : backends) {
         for (const n of sizes) (out.results as Record<string, unknown>[]).push(await scenario(mode, b, n));
       }
     }
@@ -308,7 +375,7 @@ async function main(): Promise<void> {
     [`generation_${big}_le_200ms`]: gen ? { medianMs: gen.coldMsMedian, minMs: gen.coldMsMin, ok: gen.coldMsMedian <= 200 } : undefined,
     [`legacy_full_sync_${big}_le_2s`]: at('legacy', big) ? { ms: at('legacy', big)!.fullSync.syncMs, ok: at('legacy', big)!.fullSync.syncMs <= 2000 } : undefined,
     ...Object.fromEntries(
-      [...(modes.includes('iptables') ? backends : []), ...(modes.includes('nftables') ? ['nftables'] : [])].map((b) => [
+      [...(modes.includes('iptables') ? backends : []), ...modes.filter((m) => m !== 'iptables')].map((b) => [
         `${b}_one_change_${big}_le_50ms`,
         at(b, big)
           ? {

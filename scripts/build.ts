@@ -10,7 +10,7 @@
 // The bundle sits at dist/cli/ so that main.ts's `new URL('../../package.json', import.meta.url)`
 // still finds package.json at the repository's root.
 import { build } from 'esbuild';
-import { statSync, readdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, statSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -80,5 +80,10 @@ const result = await build({
   logLevel: 'warning',
   metafile: true,
 });
+// Non-TypeScript assets the bundle opens at run time, next to it: the nftables mode's netlink helper (a python3
+// script, found by src/proxy/nftables/netlink/transport.ts next to the module that runs it).
+const ASSETS = ['src/proxy/nftables/netlink/nfnl-helper.py'];
+mkdirSync(path.dirname(out), { recursive: true });
+for (const a of ASSETS) copyFileSync(path.join(repo, a), path.join(path.dirname(out), path.basename(a)));
 const bytes = Object.values(result.metafile.outputs).reduce((s, o) => s + o.bytes, 0);
 console.log(`built ${path.relative(repo, out)} (${(bytes / 1048576).toFixed(1)} MiB with its source map) in ${Math.round(performance.now() - t0)} ms`);

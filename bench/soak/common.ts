@@ -235,8 +235,9 @@ export interface DockerObj {
   namespace: string;
 }
 
-export async function dockerObjects(node: string): Promise<DockerObj[]> {
-  const all = await docker.listContainers({ all: true, filters: { label: [`${L.node}=${node}`] } });
+/** The node's Docker objects, from the host's dockerd unless `client` names another (scenario 2's private one). */
+export async function dockerObjects(node: string, client: Pick<typeof docker, 'listContainers'> = docker): Promise<DockerObj[]> {
+  const all = await client.listContainers({ all: true, filters: { label: [`${L.node}=${node}`] } });
   return all.map((c) => ({
     id: c.Id,
     uid: c.Labels[L.podUid] ?? '',
@@ -302,7 +303,12 @@ export async function teardown(admin: KubeClient, o: { ns?: string[]; nodes: Ber
  * free within `waitSeconds`.
  */
 export async function e2eLock(waitSeconds: number): Promise<(() => Promise<void>) | undefined> {
-  const child: ChildProcess = spawn('flock', ['-w', String(waitSeconds), '/tmp/berth-e2e.lock', '-c', 'echo locked; exec cat >/dev/null'], {
+  return fileLock('/tmp/berth-e2e.lock', waitSeconds);
+}
+
+/** e2eLock for any lock file (e.g. /tmp/berth-soak-node1.lock, held by whoever runs berth as node-1). */
+export async function fileLock(lockPath: string, waitSeconds: number): Promise<(() => Promise<void>) | undefined> {
+  const child: ChildProcess = spawn('flock', ['-w', String(waitSeconds), lockPath, '-c', 'echo locked; exec cat >/dev/null'], {
     stdio: ['pipe', 'pipe', 'ignore'],
   });
   const got = await new Promise<boolean>((resolve) => {

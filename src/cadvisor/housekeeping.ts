@@ -7,7 +7,7 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import type { ImageService } from '../cri/index.ts';
-import type { Logger } from '../lib/index.ts';
+import { Backoff, jitter, type BackoffPolicy, type Logger } from '../lib/index.ts';
 import { CgroupReader, newRef, type CgroupRef } from './cgroup-reader.ts';
 import { containerCgroupPath, parseMountInfo, parseProcCgroup, podsCgroupPath, readKernelFile, type CgroupLayout, type ReadFn } from './cgroups.ts';
 import { DiskUsageCache } from './disk-usage.ts';
@@ -17,6 +17,11 @@ import { parseDefaultRoute, parseNetDev } from './netdev.ts';
 import type { StatsProvider } from './provider.ts';
 import { ContainerTracker, type StatsRuntime, type Tracked } from './tracker.ts';
 import type { ContainerSample, FsSample, MachineInfo, NodeSample, PodSample, StatsSnapshot, SystemContainerSample, VolumeSample } from './types.ts';
+
+/** ±10 %: ticks stay regular but several berths (or a restart) do not read in lockstep. */
+const TICK_JITTER = 0.1;
+/** A broken runtime events stream is reopened after 1 s doubling to 30 s, ±10 %; an event resets it. */
+const EVENTS_RETRY_BACKOFF: BackoffPolicy = { initialMs: 1000, maxMs: 30_000, jitter: TICK_JITTER };
 
 export type { StatsRuntime } from './tracker.ts';
 
@@ -93,7 +98,7 @@ export class Housekeeping implements StatsProvider {
       this.refresh()
         .catch((err: unknown) => this.o.log.warn({ err }, 'housekeeping failed'))
         .finally(() => {
-          if (!this.abort?.signal.aborted) this.timer = setTimeout(tick, jitter(this.o.intervalMs));
+          if (!this.abort?.signal.aborted) this.timer = setTimeout(tick, jitter(this.o.intervalMs, TICK_JITTER));
         });
     };
     tick();
@@ -118,20 +123,19 @@ export class Housekeeping implements StatsProvider {
   }
 
   private async watchEvents(signal: AbortSignal): Promise<void> {
-    let delay = 1000;
+    const backoff = new Backoff(EVENTS_RETRY_BACKOFF);
     while (!signal.aborted) {
       try {
         for await (const _ of this.o.runtime.events(signal)) {
           this.tracker.dirty = true;
-          delay = 1000;
+          backoff.reset();
         }
       } catch (err: unknown) {
         this.o.log.debug({ err }, 'runtime events stream broke');
       }
       if (signal.aborted) return;
       this.tracker.dirty = true;
-      await new Promise((r) => setTimeout(r, jitter(delay)).unref());
-      delay = Math.min(delay * 2, 30_000);
+      await new Promise((r) => setTimeout(r, backoff.next()).unref());
     }
   }
 
@@ -267,11 +271,6 @@ export class Housekeeping implements StatsProvider {
     if (dockerPid > 0) add('runtime', processRef(dockerPid), dockerPid);
     add('pods', newRef(podsCgroupPath(this.tracker.driver)));
   }
-}
-
-function jitter(ms: number): number {
-  // ±10 %: ticks stay regular but several berths (or a restart) do not read in lockstep.
-  return Math.round(ms * (0.9 + Math.random() * 0.2));
 }
 
 /** The container's log file (the /var/log/pods symlink resolves to Docker's json log): one stat per pass. */

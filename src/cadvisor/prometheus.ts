@@ -201,7 +201,7 @@ export function createResourceRegistry(provider: StatsProvider): Registry {
   return reg;
 }
 
-/** Shape of the prober's run hook (src/kubelet/prober.ts ProbeRun), declared here so cadvisor does not import kubelet. */
+/** Shape of the prober's run hook (src/kubelet/prober/prober.ts ProbeRun), declared here so cadvisor does not import kubelet. */
 export interface ProbeRunLike {
   probeType: string;
   result: 'successful' | 'failed' | 'unknown';

@@ -3,6 +3,7 @@
 // that reads process.env (through the `env` argument).
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { InvalidConfigError } from '../lib/index.ts';
 import { buildSysctlAllowlist, parseLangleMap, parseThresholdConfig } from '../kubelet/index.ts';
@@ -81,11 +82,68 @@ export interface BerthConfig {
 }
 
 type Kind = 'string' | 'int' | 'bool' | 'duration' | 'list' | 'map' | 'taints' | 'langleMap';
-interface Opt {
-  key: keyof BerthConfig;
+
+/** What parseFlags needs of a flag: an OPTIONS row, or one of the few flags a command takes itself (logs -f, exec -it). */
+export interface FlagSpec<K extends string = string> {
+  key: K;
+  /** Long name, without the dashes. */
   flag: string;
   aliases?: string[];
+  /** One-letter form (-f). */
+  short?: string;
+  /** 'bool' flags take no separate value; every other kind takes one (--flag value or --flag=value). */
   kind: Kind;
+}
+
+/** One flag as parseFlags found it: `value` undefined is a bare boolean, or a valued flag left without its value. */
+export interface FoundFlag<K extends string = string> {
+  key: K;
+  /** As written: --hostname-override, -n. */
+  name: string;
+  value: string | undefined;
+}
+
+/**
+ * The one flag parser: node:util parseArgs driven by a table (OPTIONS, or a command's own flags). Pure. Returns the
+ * flags of `specs` in order and, as written and in order, everything else (unknown flags, positional arguments,
+ * `--` and what follows) for the caller to judge or to pass on. `boolTakesWord`: a bare boolean takes a following
+ * `true`/`false` (berth's flags: --register-node false).
+ */
+export function parseFlags<K extends string>(args: string[], specs: readonly FlagSpec<K>[], boolTakesWord = false): { found: FoundFlag<K>[]; rest: string[] } {
+  const byName = new Map<string, FlagSpec<K>>();
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
+  for (const spec of specs)
+    for (const [i, name] of [spec.flag, ...(spec.aliases ?? [])].entries()) {
+      byName.set(name, spec);
+      options[name] = { type: spec.kind === 'bool' ? 'boolean' : 'string', ...(i === 0 && spec.short ? { short: spec.short } : {}) };
+    }
+  const { tokens } = parseArgs({ args, options, strict: false, allowPositionals: true, tokens: true });
+  const found: FoundFlag<K>[] = [];
+  const rest: string[] = [];
+  for (let t = 0; t < tokens.length; t++) {
+    const tok = tokens[t]!;
+    if (tok.kind === 'option-terminator') rest.push('--');
+    else if (tok.kind === 'positional') rest.push(tok.value);
+    else {
+      const spec = byName.get(tok.name);
+      if (!spec) {
+        rest.push(tok.inlineValue ? `${tok.rawName}=${tok.value}` : tok.rawName);
+        continue;
+      }
+      // pflag's shorthand form -o=wide means the value "wide".
+      let value = tok.rawName.startsWith('--') || !tok.inlineValue ? tok.value : tok.value?.replace(/^=/, '');
+      const next = tokens[t + 1];
+      if (spec.kind === 'bool' && value === undefined && boolTakesWord && next?.kind === 'positional' && /^(true|false)$/.test(next.value)) {
+        value = next.value;
+        t++;
+      }
+      found.push({ key: spec.key, name: tok.rawName, value });
+    }
+  }
+  return { found, rest };
+}
+
+interface Opt extends FlagSpec<keyof BerthConfig> {
   /** Key in a KubeletConfiguration file. */
   file?: string;
   help: string;
@@ -152,6 +210,9 @@ export const OPTIONS: Opt[] = [
   { key: 'imageMinimumGCAgeMs', flag: 'minimum-image-ttl-duration', aliases: ['image-minimum-gc-age'], kind: 'duration', file: 'imageMinimumGCAge', help: 'minimum age of an unused image before it is collected (default 2m)' },
   { key: 'allowedUnsafeSysctls', flag: 'allowed-unsafe-sysctls', kind: 'list', file: 'allowedUnsafeSysctls', help: 'unsafe sysctls (or prefix*) pods may set, besides the safe set (default none)' },
 ];
+
+/** --config FILE (also BERTH_CONFIG): the KubeletConfiguration-style file; parsed with OPTIONS, not one of them. */
+const CONFIG_FLAG: FlagSpec<'config'> = { key: 'config', flag: 'config', kind: 'string' };
 
 export const DEFAULTS: Omit<BerthConfig, 'nodeName' | 'args'> = {
   fileCheckFrequencyMs: 20_000,
@@ -277,42 +338,24 @@ export interface LoadConfigInput {
 
 export function loadConfig(input: LoadConfigInput): Readonly<BerthConfig> {
   const problems: string[] = [];
-  const byFlag = new Map<string, Opt>();
-  for (const o of OPTIONS) for (const f of [o.flag, ...(o.aliases ?? [])]) byFlag.set(f, o);
   const flags: Partial<Record<keyof BerthConfig, unknown>> = {};
   const args: string[] = [];
   let configFile: string | undefined = input.env.BERTH_CONFIG;
-  const argv = input.argv;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
+  const { found, rest } = parseFlags<keyof BerthConfig | 'config'>(input.argv, [...OPTIONS, CONFIG_FLAG], true);
+  for (const f of found) {
+    const o = OPTIONS.find((x) => x.key === f.key);
+    if (!o) configFile = f.value;
+    else if (f.value === undefined && o.kind !== 'bool') problems.push(`flag ${f.name} needs a value`);
+    else flags[o.key] = convert(o, f.value ?? 'true', problems, f.name);
+  }
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i]!;
     if (a === '--') {
-      args.push(...argv.slice(i + 1));
+      args.push(...rest.slice(i + 1));
       break;
     }
-    if (!a.startsWith('--')) {
-      args.push(a);
-      continue;
-    }
-    const eq = a.indexOf('=');
-    const name = a.slice(2, eq > 0 ? eq : undefined);
-    if (name === 'config') {
-      configFile = eq > 0 ? a.slice(eq + 1) : argv[++i];
-      continue;
-    }
-    const o = byFlag.get(name);
-    if (!o) {
-      problems.push(`unknown flag --${name}`);
-      continue;
-    }
-    let val: string | undefined;
-    if (eq > 0) val = a.slice(eq + 1);
-    else if (o.kind === 'bool' && (argv[i + 1] === undefined || argv[i + 1]!.startsWith('--') || !/^(true|false)$/.test(argv[i + 1]!))) val = 'true';
-    else val = argv[++i];
-    if (val === undefined) {
-      problems.push(`flag --${name} needs a value`);
-      continue;
-    }
-    flags[o.key] = convert(o, val, problems, `--${name}`);
+    if (a.startsWith('--')) problems.push(`unknown flag ${a.split('=')[0]}`);
+    else args.push(a);
   }
   const fromEnv: Partial<Record<keyof BerthConfig, unknown>> = {};
   for (const o of OPTIONS) {

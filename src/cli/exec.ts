@@ -4,7 +4,7 @@
 import { DockerRuntime, DockerStreamingRuntime } from '../cri/docker/index.ts';
 import { L, type TerminalSize } from '../cri/index.ts';
 import { createLogger, errorMessage, hasCode } from '../lib/index.ts';
-import type { BerthConfig } from './config.ts';
+import { parseFlags, type BerthConfig, type FlagSpec } from './config.ts';
 
 export interface ExecArgs {
   stdin: boolean;
@@ -14,28 +14,24 @@ export interface ExecArgs {
   command: string[];
 }
 
+/** Flags of `berth exec`, as kubectl exec spells them (-it is -i -t). */
+export const EXEC_FLAGS: FlagSpec<'stdin' | 'tty' | 'container' | 'namespace'>[] = [
+  { key: 'stdin', flag: 'stdin', short: 'i', kind: 'bool' },
+  { key: 'tty', flag: 'tty', short: 't', kind: 'bool' },
+  { key: 'container', flag: 'container', short: 'c', kind: 'string' },
+  { key: 'namespace', flag: 'namespace', short: 'n', kind: 'string' },
+];
+
 /** Pure: takes `berth exec`'s own flags and the command after `--` out; the rest are berth flags and the POD. */
 export function splitExecArgs(args: string[]): { exec: ExecArgs; others: string[] } {
-  const exec: ExecArgs = { stdin: false, tty: false, namespace: 'default', command: [] };
-  const others: string[] = [];
   const dash = args.indexOf('--');
-  const own = dash >= 0 ? args.slice(0, dash) : args;
-  exec.command = dash >= 0 ? args.slice(dash + 1) : [];
-  for (let i = 0; i < own.length; i++) {
-    const a = own[i] as string;
-    const eq = a.indexOf('=');
-    const name = eq > 0 && a.startsWith('--') ? a.slice(0, eq) : a;
-    const value = (): string => (eq > 0 && a.startsWith('--') ? a.slice(eq + 1) : (own[++i] ?? ''));
-    if (/^-[it]{2}$/.test(a)) {
-      exec.stdin = true;
-      exec.tty = true;
-    } else if (name === '-i' || name === '--stdin') exec.stdin = true;
-    else if (name === '-t' || name === '--tty') exec.tty = true;
-    else if (name === '-c' || name === '--container') exec.container = value();
-    else if (name === '-n' || name === '--namespace') exec.namespace = value();
-    else others.push(a);
+  const exec: ExecArgs = { stdin: false, tty: false, namespace: 'default', command: dash >= 0 ? args.slice(dash + 1) : [] };
+  const { found, rest } = parseFlags(dash >= 0 ? args.slice(0, dash) : args, EXEC_FLAGS);
+  for (const { key, value } of found) {
+    if (key === 'stdin' || key === 'tty') exec[key] = true;
+    else exec[key] = value ?? '';
   }
-  return { exec, others };
+  return { exec, others: rest };
 }
 
 /** Pure: the running container to exec into, or kubectl's message for why there is none. */

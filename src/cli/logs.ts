@@ -6,7 +6,7 @@ import { createLogger } from '../lib/index.ts';
 import { DockerRuntime } from '../cri/docker/index.ts';
 import { L, type ContainerStatus } from '../cri/index.ts';
 import { computePodLogOptions, openContainerLog, podFromRuntime } from '../kubelet/index.ts';
-import { parseDuration, type BerthConfig } from './config.ts';
+import { parseDuration, parseFlags, type BerthConfig, type FlagSpec } from './config.ts';
 
 export interface LogsArgs {
   follow: boolean;
@@ -20,34 +20,28 @@ export interface LogsArgs {
   namespace: string;
 }
 
-/** Flags of `berth logs` (taken out before the berth flags are parsed). */
-export const LOGS_FLAGS = ['-f', '--follow', '-p', '--previous', '--timestamps', '--tail', '--since', '--since-time', '--limit-bytes', '-c', '--container', '-n', '--namespace'];
+/** Flags of `berth logs` (taken out before the berth flags are parsed), as kubectl logs spells them. */
+export const LOGS_FLAGS: FlagSpec<keyof LogsArgs>[] = [
+  { key: 'follow', flag: 'follow', short: 'f', kind: 'bool' },
+  { key: 'previous', flag: 'previous', short: 'p', kind: 'bool' },
+  { key: 'timestamps', flag: 'timestamps', kind: 'bool' },
+  { key: 'tail', flag: 'tail', kind: 'string' },
+  { key: 'since', flag: 'since', kind: 'string' },
+  { key: 'sinceTime', flag: 'since-time', kind: 'string' },
+  { key: 'limitBytes', flag: 'limit-bytes', kind: 'string' },
+  { key: 'container', flag: 'container', short: 'c', kind: 'string' },
+  { key: 'namespace', flag: 'namespace', short: 'n', kind: 'string' },
+];
 
 /** Pure: splits `berth logs` arguments into its own options and the rest (berth flags and positionals). */
 export function splitLogsArgs(args: string[]): { logs: LogsArgs; others: string[] } {
   const logs: LogsArgs = { follow: false, previous: false, timestamps: false, namespace: 'default' };
-  const others: string[] = [];
-  const valued: Record<string, 'tail' | 'since' | 'sinceTime' | 'limitBytes' | 'container' | 'namespace'> = {
-    '--tail': 'tail',
-    '--since': 'since',
-    '--since-time': 'sinceTime',
-    '--limit-bytes': 'limitBytes',
-    '-c': 'container',
-    '--container': 'container',
-    '-n': 'namespace',
-    '--namespace': 'namespace',
-  };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    const eq = a.indexOf('=');
-    const name = eq > 0 ? a.slice(0, eq) : a;
-    if (name === '-f' || name === '--follow') logs.follow = eq < 0 || a.slice(eq + 1) !== 'false';
-    else if (name === '-p' || name === '--previous') logs.previous = eq < 0 || a.slice(eq + 1) !== 'false';
-    else if (name === '--timestamps') logs.timestamps = eq < 0 || a.slice(eq + 1) !== 'false';
-    else if (valued[name]) logs[valued[name]] = eq > 0 ? a.slice(eq + 1) : (args[++i] ?? '');
-    else others.push(a);
+  const { found, rest } = parseFlags(args, LOGS_FLAGS);
+  for (const { key, value } of found) {
+    if (key === 'follow' || key === 'previous' || key === 'timestamps') logs[key] = value !== 'false';
+    else logs[key] = value ?? '';
   }
-  return { logs, others };
+  return { logs, others: rest };
 }
 
 /** Pure: the containerLogs query these options mean (so the kubelet API's decoding and validation apply). */

@@ -14,7 +14,7 @@ import { connectCluster } from './cluster.ts';
 import { exitOnUnhandledRejection, proxyMetricsText, serveProxyEndpoints, startProxy, type RunningProxy } from './proxy.ts';
 import { runCleanup, runNftRules, runRules } from '../proxy/index.ts';
 import http from 'node:http';
-import { loadConfig, usage, type BerthConfig } from './config.ts';
+import { loadConfig, parseFlags, usage, type BerthConfig, type FlagSpec } from './config.ts';
 import { humanDuration, podSummary, table } from './print.ts';
 import { cmdStats, startStats } from './stats.ts';
 import { createEvictionGC } from './eviction-gc.ts';
@@ -65,6 +65,8 @@ async function cmdRun(cfg: BerthConfig, log: Logger, env: Record<string, string 
     pauseImage: cfg.podInfraContainerImage,
     containerLogMaxSize: cfg.containerLogMaxSize,
     containerLogMaxFiles: cfg.containerLogMaxFiles,
+    // log links a full --pod-logs-dir refused are made on a later relist (issue 9, scenario 4)
+    repairLogLinks: true,
   });
   const v = await runtime.version().catch((err: unknown) => {
     throw new Error(`cannot reach the Docker Engine at ${cfg.dockerEndpoint}: ${errorMessage(err)}`);
@@ -331,6 +333,13 @@ Flags (also BERTH_<FLAG> environment variables, or a KubeletConfiguration file w
 ${usage()}
 `;
 
+/** Flags of the listing commands (pods -o, ps -a, stats --no-stream -o); every command accepts them, as before. */
+const LISTING_FLAGS: FlagSpec<'all' | 'noStream' | 'output'>[] = [
+  { key: 'all', flag: 'all', short: 'a', kind: 'bool' },
+  { key: 'noStream', flag: 'no-stream', kind: 'bool' },
+  { key: 'output', flag: 'output', short: 'o', kind: 'string' },
+];
+
 export async function main(argv: string[], env: Record<string, string | undefined>): Promise<number> {
   const [cmd, ...allArgs] = argv;
   // `berth logs` has kubectl-like flags of its own (-f, --tail…): take them out before the berth flags are parsed.
@@ -345,15 +354,7 @@ export async function main(argv: string[], env: Record<string, string | undefine
     process.stdout.write(`berth ${VERSION}\n`);
     return 0;
   }
-  const local: string[] = [];
-  const flags: string[] = [];
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i]!;
-    if (a === '-a' || a === '--all' || a === '--no-stream' || a === '-o' || a.startsWith('-o=') || a.startsWith('--output')) {
-      if (a === '-o' || a === '--output') local.push(`-o=${rest[++i] ?? ''}`);
-      else local.push(a.replace(/^--output=/, '-o='));
-    } else flags.push(a);
-  }
+  const { found: listing, rest: flags } = parseFlags(rest, LISTING_FLAGS);
   let cfg: BerthConfig;
   try {
     cfg = loadConfig({ argv: flags, env });
@@ -364,7 +365,11 @@ export async function main(argv: string[], env: Record<string, string | undefine
     }
     throw err;
   }
-  const output = local.find((l) => l.startsWith('-o='))?.slice(3);
+  const listed = (key: 'all' | 'noStream' | 'output'): string | undefined => {
+    const f = listing.find((x) => x.key === key);
+    return f && (f.value ?? (key === 'output' ? '' : 'true'));
+  };
+  const output = listed('output');
   switch (cmd) {
     case 'run': {
       const log = createLogger({ level: cfg.logLevel, format: cfg.logFormat });
@@ -378,13 +383,13 @@ export async function main(argv: string[], env: Record<string, string | undefine
     case 'pods':
       return cmdPods(cfg, output === 'wide', output);
     case 'stats':
-      return cmdStats(cfg, { output, noStream: local.includes('--no-stream'), makeRuntime: () => new DockerRuntime({ docker: dockerSocket(cfg.dockerEndpoint), log: createLogger({ level: 'silent' }) }) });
+      return cmdStats(cfg, { output, noStream: listed('noStream') === 'true', makeRuntime: () => new DockerRuntime({ docker: dockerSocket(cfg.dockerEndpoint), log: createLogger({ level: 'silent' }) }) });
     case 'exec':
       return cmdExec(cfg, execArgs!.exec);
     case 'logs':
       return cmdLogs(cfg, logsArgs!.logs);
     case 'ps':
-      return cmdPs(cfg, local.includes('-a') || local.includes('--all'));
+      return cmdPs(cfg, listed('all') === 'true');
     case 'proxy': {
       const log = createLogger({ level: cfg.logLevel, format: cfg.logFormat });
       exitOnUnhandledRejection(log);

@@ -4,7 +4,7 @@
 // for objects that vanished across a relist). Never treats a watch as permanent: the server ends watches every 5–10
 // min, a silent watch (no event nor bookmark for `stallTimeoutMs`) is replaced, errors back off with jitter, 410 Gone
 // relists, and `lastSyncAgeMs()` / `healthy()` tell how current the cache is.
-import { type Clock, systemClock, jitter, type Logger, NotFoundError, RateLimiter, errorMessage, hasCode } from '../lib/index.ts';
+import { type Clock, systemClock, Backoff, type Logger, NotFoundError, RateLimiter, errorMessage, hasCode } from '../lib/index.ts';
 import type { KubeApi, KubeObject } from './client.ts';
 import { errorFromStatus, apiErrorDetails } from './errors.ts';
 import { type ResourceRef, objectKey } from './resources.ts';
@@ -113,7 +113,7 @@ export class Informer<T extends KubeObject> {
   private syncWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
   private lastSyncAt = 0;
   private lastListAt = 0;
-  private failures = 0;
+  private readonly retry: Backoff;
   private readonly stopController = new AbortController();
   private loop: Promise<void> | undefined;
   private readonly counters: InformerStats = { lists: 0, watches: 0, stalls: 0, gone: 0, failures: 0 };
@@ -124,6 +124,7 @@ export class Informer<T extends KubeObject> {
     this.log = opts.log.child({ informer: this.name });
     this.clock = opts.clock ?? systemClock;
     this.random = opts.random ?? Math.random;
+    this.retry = new Backoff({ initialMs: opts.initialBackoffMs ?? 800, maxMs: opts.maxBackoffMs ?? 30_000, jitter: 0.2 }, this.random);
     this.stallMs = opts.stallTimeoutMs ?? 120_000;
     this.unhealthyAfterMs = opts.unhealthyAfterMs ?? 2 * this.stallMs + (opts.maxBackoffMs ?? 30_000);
     this.warnLimiter = new RateLimiter(60_000, () => this.clock.now());
@@ -225,7 +226,7 @@ export class Informer<T extends KubeObject> {
         if (needList) {
           await this.listAndReplace(stop);
           needList = false;
-          this.failures = 0;
+          this.retry.reset();
         }
         stage = 'watch';
         const startedAt = this.clock.now();
@@ -275,14 +276,11 @@ export class Informer<T extends KubeObject> {
   }
 
   private async backoff(err: unknown, stage: string): Promise<void> {
-    this.failures++;
+    const delay = this.retry.next();
     this.counters.failures++;
-    const initial = this.o.initialBackoffMs ?? 800;
-    const max = this.o.maxBackoffMs ?? 30_000;
-    const delay = jitter(Math.min(initial * 2 ** Math.min(this.failures - 1, 30), max), 0.2, this.random);
     const key = `${stage}:${errorMessage(err)}`;
-    if (this.failures <= 3 || this.warnLimiter.allow(key)) {
-      this.log.warn({ err, stage, failures: this.failures, retryInMs: delay }, `${stage} failed`);
+    if (this.retry.failures <= 3 || this.warnLimiter.allow(key)) {
+      this.log.warn({ err, stage, failures: this.retry.failures, retryInMs: delay }, `${stage} failed`);
     }
     await sleepUnlessAborted(this.clock, delay, this.stopController.signal);
   }
@@ -404,7 +402,7 @@ export class Informer<T extends KubeObject> {
             if (hasCode(err, 'Gone')) return { outcome: 'gone', events };
             throw err;
           }
-          if (events === 1) this.failures = 0;
+          if (events === 1) this.retry.reset();
           if (isObject(ev.object)) this.apply(ev.type, ev.object);
           else if (this.warnLimiter.allow('non-object-event')) this.log.warn({ type: ev.type }, 'ignoring a watch event without an object');
         }

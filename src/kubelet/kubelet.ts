@@ -5,21 +5,21 @@
 import type { Pod, PodStatus } from 'kubernetes-types/core/v1';
 import type { ImageService, RuntimeService } from '../cri/index.ts';
 import { L } from '../cri/index.ts';
-import { errorMessage, systemClock, type Clock, type Logger } from '../lib/index.ts';
-import { DEFAULT_CRASH_BACKOFF, type BackoffPolicy } from './backoff.ts';
-import type { NodeFacts } from './container-config.ts';
-import type { ConfigDataSource } from './env.ts';
-import { MemoryRecorder } from './events.ts';
-import { ImageManager } from './images.ts';
-import { FILE_SOURCE, type ManifestError } from './manifest-source.ts';
-import type { ObservedPod } from './observed.ts';
-import { Pleg } from './pleg.ts';
-import { computePodStatus, type WaitingReason } from './pod-status.ts';
-import { killPod, podObjectRef, removePod, syncPod, type PodSyncDeps } from './pod-sync.ts';
+import { errorMessage, redactValues, systemClock, type Clock, type Logger } from '../lib/index.ts';
+import { DEFAULT_CRASH_BACKOFF, type BackoffPolicy } from './pod/crash-loop-backoff.ts';
+import type { NodeFacts } from './runtime/container-config.ts';
+import type { ConfigDataSource } from './runtime/env.ts';
+import { MemoryRecorder, podObjectRef } from './status/events.ts';
+import { ImageManager } from './runtime/images.ts';
+import { FILE_SOURCE, type ManifestError } from './sources/manifest-source.ts';
+import type { ObservedPod } from './pod/observed.ts';
+import { Pleg } from './runtime/pleg.ts';
+import { computePodStatus, type WaitingReason } from './pod/pod-status.ts';
+import { killPod, removePod, syncPod, type PodSyncDeps } from './runtime/pod-sync.ts';
 import { teardownPodVolumes, type TokenSource } from './volumes/index.ts';
-import { ProbeManager } from './prober.ts';
-import type { AdmitResult } from './admission.ts';
-import { checkActiveDeadline, earliestStart, DEADLINE_MESSAGE, DEADLINE_REASON } from './active-deadline.ts';
+import { ProbeManager } from './prober/prober.ts';
+import type { AdmitResult } from './pod/admission.ts';
+import { checkActiveDeadline, earliestStart, DEADLINE_MESSAGE, DEADLINE_REASON } from './pod/active-deadline.ts';
 
 export interface PodRecord {
   pod: Pod;
@@ -78,6 +78,13 @@ interface Worker {
 
 export type StatusListener = (uid: string, rec: PodRecord | undefined) => void;
 
+/** An object a pod source will not hand over as a pod: `pod` carries its identity only (name, namespace, uid). */
+export interface SourceRejection {
+  pod: Pod;
+  reason: string;
+  message: string;
+}
+
 export class Kubelet {
   /** Called after each pod sync with its duration (kubelet_pod_worker_duration_seconds); must not throw. */
   onPodSync?: (durationMs: number) => void;
@@ -91,12 +98,15 @@ export class Kubelet {
   readonly probes: ProbeManager;
   private readonly sourcePods = new Map<string, Pod[]>();
   private readonly sourceErrors = new Map<string, ManifestError[]>();
+  private readonly sourceRejections = new Map<string, SourceRejection[]>();
   private desired = new Map<string, { pod: Pod; source: string }>();
   private readonly records = new Map<string, PodRecord>();
   private readonly reasons = new Map<string, Map<string, WaitingReason>>();
   private readonly workers = new Map<string, Worker>();
   /** UID → when its termination finished (so a stale relist does not terminate it twice). */
   private readonly terminated = new Map<string, number>();
+  /** Secret values each pod's containers were started with: no status message may show them (see redactStatus). */
+  private readonly secretValues = new Map<string, Set<string>>();
   /** API pods rejected by admission: never run, reported Failed. */
   private readonly rejected = new Map<string, { reason: string; message: string }>();
   /** Pods killed for spec.activeDeadlineSeconds: reported Failed / DeadlineExceeded, never restarted. */
@@ -152,6 +162,11 @@ export class Kubelet {
       liveness: this.probes.livenessFailed,
       startup: this.probes.startupFailed,
       podIP: (c) => this.records.get(c.labels['io.kubernetes.pod.uid'] ?? '')?.status.podIP ?? '',
+      sensitive: (uid, values) => {
+        const s = this.secretValues.get(uid) ?? new Set<string>();
+        for (const v of values) s.add(v);
+        this.secretValues.set(uid, s);
+      },
     };
     this.pleg.onPodChanged((uid) => this.kick(uid));
   }
@@ -180,10 +195,15 @@ export class Kubelet {
     this.listeners.push(l);
   }
 
-  /** Replaces the full set of pods from one source (level-triggered). */
-  updateSource(source: string, pods: Pod[], errors: ManifestError[] = []): void {
+  /**
+   * Replaces the full set of pods from one source (level-triggered). `rejections` are objects of the source berth
+   * will not run (e.g. an API pod that fails validation): each is reported once, Failed with its reason and a
+   * Warning Event, and forgotten when the source no longer lists it.
+   */
+  updateSource(source: string, pods: Pod[], errors: ManifestError[] = [], rejections: SourceRejection[] = []): void {
     this.sourcePods.set(source, pods);
     this.sourceErrors.set(source, errors);
+    this.sourceRejections.set(source, rejections);
     const next = new Map<string, { pod: Pod; source: string }>();
     const fresh: { pod: Pod; source: string }[] = [];
     for (const [src, list] of this.sourcePods)
@@ -209,13 +229,17 @@ export class Kubelet {
       if (r.admit) next.set(f.pod.metadata!.uid!, f);
       else this.reject(f.pod, f.source, r.reason, r.message);
     }
+    for (const r of rejections) {
+      const uid = r.pod.metadata!.uid!;
+      if (!this.rejected.has(uid) && !next.has(uid)) this.reject(r.pod, source, r.reason, r.message);
+    }
     const changed = new Set<string>();
     for (const [uid, d] of next) {
       const old = this.desired.get(uid);
       if (!old || old.pod !== d.pod) changed.add(uid);
     }
     for (const uid of this.desired.keys()) if (!next.has(uid)) changed.add(uid);
-    const inSources = new Set([...this.sourcePods.values()].flat().map((p) => p.metadata!.uid!));
+    const inSources = new Set([...[...this.sourcePods.values()].flat(), ...[...this.sourceRejections.values()].flat().map((r) => r.pod)].map((p) => p.metadata!.uid!));
     for (const uid of [...this.rejected.keys()])
       if (!inSources.has(uid)) {
         this.rejected.delete(uid);
@@ -307,15 +331,18 @@ export class Kubelet {
     // killPodNow's status (1.20) carries no container statuses, so `kubectl get pods` shows STATUS Evicted as operators
     // know it; the conditions (not ready: PodFailed), IPs and start time are kept.
     const prev = this.records.get(uid);
-    const status = computePodStatus({
-      pod,
-      seen,
-      reasons,
-      hostIP: this.o.hostIP(),
-      previous: prev?.status,
-      now: this.clock.now(),
-      podReason: { phase: 'Failed', reason: e.reason, message: e.message },
-    });
+    const status = redactStatus(
+      computePodStatus({
+        pod,
+        seen,
+        reasons,
+        hostIP: this.o.hostIP(),
+        previous: prev?.status,
+        now: this.clock.now(),
+        podReason: { phase: 'Failed', reason: e.reason, message: e.message },
+      }),
+      this.secretValues.get(uid),
+    );
     delete status.containerStatuses;
     delete status.initContainerStatuses;
     if (!prev || prev.pod !== pod || !sameStatus(prev.status, status)) this.publish(uid, { pod, status, version: ++this.version, source });
@@ -374,7 +401,10 @@ export class Kubelet {
 
   private publish(uid: string, rec: PodRecord | undefined): void {
     if (rec) this.records.set(uid, rec);
-    else this.records.delete(uid);
+    else {
+      this.records.delete(uid);
+      this.secretValues.delete(uid);
+    }
     for (const l of this.listeners) {
       try {
         l(uid, rec);
@@ -400,6 +430,7 @@ export class Kubelet {
       restarting,
       podReason: this.evictedReason(uid) ?? (this.deadlineExceeded.has(uid) ? { phase: 'Failed', reason: DEADLINE_REASON, message: DEADLINE_MESSAGE } : undefined),
     });
+    redactStatus(status, this.secretValues.get(uid));
     if (prev && prev.pod === pod && sameStatus(prev.status, status)) return status;
     this.publish(uid, { pod, status, version: ++this.version, source });
     return status;
@@ -532,4 +563,20 @@ function sameDesired(a: Pod, b: Pod): boolean {
 
 function sameStatus(a: PodStatus, b: PodStatus): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * `status` (changed in place, and returned) with the pod's Secret values cut out of every message: the runtime's
+ * State.Error of a container that could not start quotes its program, which a $(VAR) may have taken from a Secret.
+ */
+function redactStatus(status: PodStatus, values: ReadonlySet<string> | undefined): PodStatus {
+  if (!values?.size) return status;
+  const r = (m: string | undefined): string | undefined => (m === undefined ? m : redactValues(m, values));
+  if (status.message !== undefined) status.message = r(status.message);
+  for (const s of [...(status.initContainerStatuses ?? []), ...(status.containerStatuses ?? [])]) {
+    if (s.state?.waiting?.message !== undefined) s.state.waiting.message = r(s.state.waiting.message);
+    if (s.state?.terminated?.message !== undefined) s.state.terminated.message = r(s.state.terminated.message);
+    if (s.lastState?.terminated?.message !== undefined) s.lastState.terminated.message = r(s.lastState.terminated.message);
+  }
+  return status;
 }

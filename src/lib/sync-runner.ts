@@ -1,7 +1,8 @@
 // Every loop in berth runs under a SyncRunner: triggers coalesce, runs never overlap, a minimum interval
 // between runs, a periodic full resync, failures back off with jitter, and `healthy()` says whether the
 // last success is recent. Modelled on upstream's BoundedFrequencyRunner (pkg/util/async).
-import { type Clock, systemClock, jitter } from './clock.ts';
+import { type Clock, systemClock } from './clock.ts';
+import { Backoff } from './backoff.ts';
 import type { Logger } from './logger.ts';
 import { errorMessage } from './errors.ts';
 
@@ -13,7 +14,7 @@ export interface SyncRunnerOptions {
   minIntervalMs?: number;
   /** A run happens at least this often even without triggers (0 = never). */
   periodMs?: number;
-  /** Back-off after a failure starts here and doubles up to maxBackoffMs. */
+  /** Back-off after a failure starts here and doubles up to maxBackoffMs, ±20 % jitter. */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
   /** healthy() is false when the last success is older than this. */
@@ -29,7 +30,7 @@ export class SyncRunner {
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private lastStart = 0;
-  private failures = 0;
+  private readonly backoff: Backoff;
   private readonly abort = new AbortController();
   private idleWaiters: (() => void)[] = [];
   lastSuccessAt = 0;
@@ -49,6 +50,7 @@ export class SyncRunner {
       ...opts,
     };
     this.createdAt = this.o.clock.now();
+    this.backoff = new Backoff({ initialMs: this.o.initialBackoffMs, maxMs: this.o.maxBackoffMs, jitter: 0.2 });
   }
 
   /** Starts periodic runs (and one immediate run). */
@@ -99,21 +101,19 @@ export class SyncRunner {
     try {
       await this.o.run(this.abort.signal);
       this.runs++;
-      this.failures = 0;
+      this.backoff.reset();
       this.lastSuccessAt = this.o.clock.now();
       this.lastError = undefined;
     } catch (err: unknown) {
-      this.failures++;
       this.lastError = errorMessage(err);
-      const backoff = Math.min(this.o.initialBackoffMs * 2 ** (this.failures - 1), this.o.maxBackoffMs);
-      nextDelay = jitter(backoff);
+      nextDelay = this.backoff.next();
       this.pending = true;
-      if (!this.stopped) this.o.log.warn({ err, runner: this.o.name, failures: this.failures, retryInMs: nextDelay }, 'sync failed');
+      if (!this.stopped) this.o.log.warn({ err, runner: this.o.name, failures: this.backoff.failures, retryInMs: nextDelay }, 'sync failed');
     } finally {
       this.running = false;
     }
     if (this.stopped) return;
-    if (this.pending && this.failures === 0) this.schedule(0);
+    if (this.pending && this.backoff.failures === 0) this.schedule(0);
     else if (this.pending || nextDelay > 0) this.schedule(nextDelay);
     if (!this.pending) {
       const w = this.idleWaiters;

@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO } from '../helpers/berth.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { answersFromAll, applyWebService, dropRunObjects, e2eNodeName, getText, requireCluster, uniqueName, useClusterBerth, waitReadyEndpoints } from './helpers/cluster.ts';
 
 const up = await requireCluster();
@@ -63,6 +64,9 @@ describe.skipIf(!up)('service proxy on the node in nftables mode (host ip kube-p
     const nodePort = svc.spec!.ports![0]!.nodePort!;
     const names = new Set([`${run}-1`, `${run}-2`]);
     await waitReadyEndpoints(NS, run, 2);
+    // berth's proxy writes them a sync later (the API server's view comes first): traffic sent before that leaves by
+    // the default route and proves nothing.
+    await waitFor(() => /numgen random mod 2 vmap/.test(berthCli('rules', '--proxy-mode=nftables', `${NS}/${run}`)), 30_000, 'both endpoints in the nftables rules');
     expect(nftTables()).toContain('table ip kube-proxy');
     for (const [what, url] of [
       ['ClusterIP', `http://${clusterIP}:80/`],

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO } from '../helpers/berth.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { answersFromAll, applyWebService, dropRunObjects, e2eNodeName, getText, requireCluster, uniqueName, useClusterBerth, waitReadyEndpoints } from './helpers/cluster.ts';
 
 const up = await requireCluster();
@@ -57,7 +58,10 @@ describe.skipIf(!up)('service proxy on the node (host tables)', () => {
     // First the control plane's part: berth reports both pods Ready, the endpointslice controller publishes
     // them (it may still be reconnecting after another test restarted the API server, hence the long wait).
     await waitReadyEndpoints(NS, run, 2);
-    // Both endpoints become ready (berth's status → endpointslice controller → berth's proxy).
+    // Both endpoints become ready (berth's status → endpointslice controller → berth's proxy); the proxy writes them
+    // a sync later, and traffic sent before that leaves by the default route and proves nothing.
+    const berthRules = (): string => execFileSync(process.execPath, ['--disable-warning=ExperimentalWarning', path.join(REPO, 'src/cli/main.ts'), 'rules', `${NS}/${run}`], { encoding: 'utf8' });
+    await waitFor(() => /--probability 0\.5/.test(berthRules()), 30_000, 'both endpoints in the iptables rules');
     for (const [what, url] of [
       ['ClusterIP', `http://${clusterIP}:80/`],
       ['NodePort', `http://127.0.0.1:${nodePort}/`],
@@ -65,7 +69,7 @@ describe.skipIf(!up)('service proxy on the node (host tables)', () => {
       const seen = await answersFromAll(url, names, what);
       expect([...seen].every((s) => names.has(s))).toBe(true);
     }
-    const rules = execFileSync(process.execPath, ['--disable-warning=ExperimentalWarning', path.join(REPO, 'src/cli/main.ts'), 'rules', `${NS}/${run}`], { encoding: 'utf8' });
+    const rules = berthRules();
     expect(rules).toMatch(/KUBE-SVC-[A-Z0-9]{16}/);
     expect(rules).toMatch(/--probability 0\.5/);
     const metrics = await getText(`http://127.0.0.1:${berth.port}/metrics/proxy`);

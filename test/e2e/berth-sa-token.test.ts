@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import type { Pod } from 'kubernetes-types/core/v1';
 import { KubeClient, loadClientConfig, type KubeApi } from '../../src/kube/index.ts';
 import { FakeClock, hasCode } from '../../src/lib/index.ts';
-import { ServiceAccountTokenError, TokenManager, type TokenApi } from '../../src/kubelet/token-manager.ts';
+import { ServiceAccountTokenError, TokenManager, type TokenApi } from '../../src/kubelet/sources/token-manager.ts';
 import { BerthProcess, docker, REPO } from '../helpers/berth.ts';
 import { requireEnv } from '../helpers/require.ts';
 import path from 'node:path';

@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { DockerRuntime, PAUSE_IMAGE, buildTar } from '../../src/cri/docker/index.ts';
 import type { Image } from '../../src/cri/index.ts';
 import { GarbageCollector } from '../../src/kubelet/gc/index.ts';
-import { MemoryRecorder } from '../../src/kubelet/events.ts';
+import { MemoryRecorder } from '../../src/kubelet/status/events.ts';
 import { hostMachineReader } from '../../src/kubelet/node/index.ts';
 import { createLogger } from '../../src/lib/index.ts';
 import { docker, manifestFiles, podManifest, shContainer, waitFor, useBerth } from '../helpers/berth.ts';

@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Pod } from 'kubernetes-types/core/v1';
 import { KubeClient, loadClientConfig, type KubeApi } from '../../src/kube/index.ts';
 import { FakeClock } from '../../src/lib/index.ts';
-import { TokenManager, type TokenApi } from '../../src/kubelet/token-manager.ts';
+import { TokenManager, type TokenApi } from '../../src/kubelet/sources/token-manager.ts';
 import { setupPodVolumes, teardownPodVolumes } from '../../src/kubelet/volumes/index.ts';
 import { kubectl, paths, requireCluster, uniqueName } from '../e2e/helpers/cluster.ts';
 

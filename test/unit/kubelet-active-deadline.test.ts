@@ -1,7 +1,7 @@
 // Issue #13: spec.activeDeadlineSeconds as pkg/kubelet/active_deadline.go, re-read on every sync.
 import { describe, expect, it } from 'vitest';
 import type { Pod } from 'kubernetes-types/core/v1';
-import { checkActiveDeadline, earliestStart } from '../../src/kubelet/active-deadline.ts';
+import { checkActiveDeadline, earliestStart } from '../../src/kubelet/pod/active-deadline.ts';
 
 const pod = (ads?: number): Pod => ({ metadata: { name: 'p' }, spec: { containers: [], activeDeadlineSeconds: ads } }) as Pod;
 const start = '2026-11-30T18:00:00Z';

@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import type { Pod } from 'kubernetes-types/core/v1';
-import { ClusterPodSource, validateApiPod } from '../../src/kubelet/cluster/pod-source.ts';
+import { ClusterPodSource, validateApiPod } from '../../src/kubelet/sources/api-source.ts';
 import type { WatchEvent, WatchStream } from '../../src/kube/index.ts';
 import { waitFor } from '../helpers/wait.ts';
 

@@ -4,7 +4,7 @@
 // The entry lives in the labels of the instance that was started, so the fake clock below plays the kubelet:
 // every instance carries the decision (`next`) returned when it was started.
 import { describe, expect, it } from 'vitest';
-import { computeBackoff, DEFAULT_CRASH_BACKOFF, formatGoDuration, backoffEntryOf } from '../../src/kubelet/backoff.ts';
+import { computeBackoff, DEFAULT_CRASH_BACKOFF, formatGoDuration, backoffEntryOf } from '../../src/kubelet/pod/crash-loop-backoff.ts';
 import type { ContainerStatus } from '../../src/cri/index.ts';
 import { exited, min, sec, T0 } from './helpers/kubelet-fixtures.ts';
 

@@ -1,10 +1,10 @@
 // Pure pieces of cluster mode: admission, mirror-pod planning, the status patch, service env vars.
 import { describe, expect, it } from 'vitest';
 import type { Node, Pod, PodStatus, Service } from 'kubernetes-types/core/v1';
-import { admitPod, allocatableOf, podRequests } from '../../src/kubelet/admission.ts';
-import { computeMirrorActions, MIRROR_ANNOTATION } from '../../src/kubelet/cluster/mirror-pods.ts';
-import { buildStatusPatch, mergeConditions, statusEqual } from '../../src/kubelet/cluster/status-manager.ts';
-import { serviceEnv, servicesForPod } from '../../src/kubelet/cluster/service-env.ts';
+import { admitPod, allocatableOf, podRequests } from '../../src/kubelet/pod/admission.ts';
+import { computeMirrorActions, MIRROR_ANNOTATION } from '../../src/kubelet/sources/mirror-pods.ts';
+import { buildStatusPatch, mergeConditions, statusEqual } from '../../src/kubelet/status/status-manager.ts';
+import { serviceEnv, servicesForPod } from '../../src/kubelet/sources/service-env.ts';
 
 const pod = (name: string, requests: Record<string, string> = {}, extra: Partial<Pod['spec']> = {}): Pod => ({
   metadata: { name, namespace: 'default', uid: `uid-${name}` },

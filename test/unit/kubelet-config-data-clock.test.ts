@@ -1,6 +1,6 @@
 // The ConfigMap/Secret cache expires on the injected clock (issue #9 defect 4), not on Date.now().
 import { describe, expect, it } from 'vitest';
-import { ApiConfigData } from '../../src/kubelet/cluster/config-data.ts';
+import { ApiConfigData } from '../../src/kubelet/sources/config-data.ts';
 import { FakeClock } from '../../src/lib/index.ts';
 
 function fakeApi(): { gets: string[]; api: ConstructorParameters<typeof ApiConfigData>[0] } {

@@ -12,8 +12,8 @@ import {
   oomScoreAdjust,
   podCgroupParent,
   type NodeFacts,
-} from '../../src/kubelet/container-config.ts';
-import { containerHash, type ContainerToStart } from '../../src/kubelet/pod-actions.ts';
+} from '../../src/kubelet/runtime/container-config.ts';
+import { containerHash, type ContainerToStart } from '../../src/kubelet/pod/pod-actions.ts';
 import { pod, spec } from './helpers/kubelet-fixtures.ts';
 
 const GiB = 2 ** 30;

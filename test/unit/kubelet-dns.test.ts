@@ -19,7 +19,7 @@ import {
   readHostDNS,
   shouldMountResolvConf,
   writeResolvConfFile,
-} from '../../src/kubelet/dns.ts';
+} from '../../src/kubelet/runtime/dns.ts';
 
 describe('parseResolvConf (TestParseResolvConf)', () => {
   const cases: [string, string[], string[], string[], boolean][] = [

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { DownwardAPIVolumeFile, Pod } from 'kubernetes-types/core/v1';
 import { downwardPayload } from '../../src/kubelet/volumes/downward-api.ts';
 import { projectedPayload, setupPodVolumes, teardownPodVolumes } from '../../src/kubelet/volumes/index.ts';
-import { makeEnvironment } from '../../src/kubelet/env.ts';
+import { makeEnvironment } from '../../src/kubelet/runtime/env.ts';
 
 const ALLOC = { cpuMillis: 3500, memoryBytes: 8 * 1024 ** 3 };
 

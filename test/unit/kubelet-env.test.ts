@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Container, EnvFromSource, EnvVar, Pod } from 'kubernetes-types/core/v1';
 import { NotFoundError } from '../../src/lib/index.ts';
-import { EnvConfigError, expand, makeEnvironment, type ConfigDataSource, type EnvContext } from '../../src/kubelet/env.ts';
+import { EnvConfigError, expand, makeEnvironment, type ConfigDataSource, type EnvContext } from '../../src/kubelet/runtime/env.ts';
 import { pod, spec } from './helpers/kubelet-fixtures.ts';
 
 const SERVICE_ENV = {

@@ -9,7 +9,7 @@ import {
   shouldMountEtcHosts,
   truncatePodHostname,
   writeEtcHostsFile,
-} from '../../src/kubelet/etc-hosts.ts';
+} from '../../src/kubelet/runtime/etc-hosts.ts';
 
 const BASE = `# Kubernetes-managed hosts file.
 127.0.0.1\tlocalhost

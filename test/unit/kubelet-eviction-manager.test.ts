@@ -5,7 +5,7 @@
 import { describe, it, expect } from 'vitest';
 import type { Pod } from 'kubernetes-types/core/v1';
 import { EvictionManager, parseThresholdConfig, type EvictionStats } from '../../src/kubelet/eviction/index.ts';
-import { MemoryRecorder } from '../../src/kubelet/events.ts';
+import { MemoryRecorder } from '../../src/kubelet/status/events.ts';
 import { createLogger } from '../../src/lib/index.ts';
 
 const Gi = 2 ** 30;

@@ -1,8 +1,8 @@
 // gRPC probes against a real @grpc/grpc-js health server on 127.0.0.1, with pkg/probe/grpc's messages.
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeHealthCheckResponse, encodeHealthCheckRequest, runGrpcProbe } from '../../src/kubelet/grpc-probe.ts';
-import { runProbe } from '../../src/kubelet/prober.ts';
+import { decodeHealthCheckResponse, encodeHealthCheckRequest, runGrpcProbe } from '../../src/kubelet/prober/grpc-probe.ts';
+import { runHandler } from '../../src/kubelet/prober/handlers.ts';
 import { HealthServer } from '../helpers/grpc-health.ts';
 
 describe('health messages encoded by hand', () => {
@@ -56,8 +56,8 @@ describe('runGrpcProbe against a real health server', () => {
     }
   });
 
-  it('runProbe dispatches grpc probes to the pod IP and port', async () => {
-    const out = await runProbe({ grpc: { port, service: 'sick' }, timeoutSeconds: 2 }, { name: 'c' }, '127.0.0.1', 'cid', { execSync: async () => ({ exitCode: 0, stdout: '', stderr: '' }) });
+  it('runHandler dispatches grpc probes to the pod IP and port', async () => {
+    const out = await runHandler({ grpc: { port, service: 'sick' }, timeoutSeconds: 2 }, { name: 'c' }, '127.0.0.1', 'cid', { execSync: async () => ({ exitCode: 0, stdout: '', stderr: '' }) });
     expect(out.output).toBe('service unhealthy (responded with "NOT_SERVING")');
   });
 });

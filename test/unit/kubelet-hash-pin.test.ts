@@ -3,8 +3,8 @@
 // upgrade: change them only on purpose, with a migration story. Upstream: kubecontainer.HashContainer.
 import { describe, expect, it } from 'vitest';
 import type { Container, Pod } from 'kubernetes-types/core/v1';
-import { containerHash } from '../../src/kubelet/pod-actions.ts';
-import { applyPodDefaults } from '../../src/kubelet/pod-spec.ts';
+import { containerHash } from '../../src/kubelet/pod/pod-actions.ts';
+import { applyPodDefaults } from '../../src/kubelet/pod/pod-spec.ts';
 
 const minimal: Container = { name: 'app', image: 'berth-test/busybox:latest' };
 const withDefaults: Container = {

@@ -5,10 +5,10 @@
 import { describe, expect, it } from 'vitest';
 import type { Pod, PodStatus } from 'kubernetes-types/core/v1';
 import type { ContainerStatus } from '../../src/cri/index.ts';
-import { backoffEntryOf, type BackoffPolicy } from '../../src/kubelet/backoff.ts';
-import { restartCountOf } from '../../src/kubelet/observed.ts';
-import { computePodActions } from '../../src/kubelet/pod-actions.ts';
-import { computePodStatus, type WaitingReason } from '../../src/kubelet/pod-status.ts';
+import { backoffEntryOf, type BackoffPolicy } from '../../src/kubelet/pod/crash-loop-backoff.ts';
+import { restartCountOf } from '../../src/kubelet/pod/observed.ts';
+import { computePodActions } from '../../src/kubelet/pod/pod-actions.ts';
+import { computePodStatus, type WaitingReason } from '../../src/kubelet/pod/pod-status.ts';
 import { T0, exited, min, pod, running, sandbox, sec, seen } from './helpers/kubelet-fixtures.ts';
 
 const crashLoop: WaitingReason = { reason: 'CrashLoopBackOff', message: 'back-off 10s restarting failed container=app pod=web_default(uid-1)' };

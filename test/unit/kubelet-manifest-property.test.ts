@@ -4,8 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { Container, Pod } from 'kubernetes-types/core/v1';
-import { parseManifest } from '../../src/kubelet/manifest-source.ts';
-import { applyPodDefaults, validatePod } from '../../src/kubelet/pod-spec.ts';
+import { parseManifest } from '../../src/kubelet/sources/manifest-source.ts';
+import { applyPodDefaults, validatePod } from '../../src/kubelet/pod/pod-spec.ts';
 
 const RUNS = { numRuns: 150 };
 const NODE = 'node-a';

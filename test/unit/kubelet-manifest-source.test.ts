@@ -5,7 +5,7 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseManifest, readManifestDir } from '../../src/kubelet/manifest-source.ts';
+import { parseManifest, readManifestDir } from '../../src/kubelet/sources/manifest-source.ts';
 
 const NODE = 'node-1';
 const podYaml = (name: string, image = 'nginx:1.25', extra = ''): string => `apiVersion: v1

@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Container, ContainerStatus, PodSandbox, PodSandboxStatus, RuntimeEvent } from '../../src/cri/index.ts';
 import { NotFoundError, RuntimeUnavailableError, silentLogger } from '../../src/lib/index.ts';
-import { Pleg, type PlegRuntime } from '../../src/kubelet/pleg.ts';
+import { Pleg, type PlegRuntime } from '../../src/kubelet/runtime/pleg.ts';
 import { POD_UID, running, sandbox } from './helpers/kubelet-fixtures.ts';
 import { waitFor } from '../helpers/wait.ts';
 

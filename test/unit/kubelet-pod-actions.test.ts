@@ -3,9 +3,9 @@
 // (MaxPerPodContainer = 1).
 import { describe, expect, it } from 'vitest';
 import type { Pod } from 'kubernetes-types/core/v1';
-import { DEFAULT_CRASH_BACKOFF } from '../../src/kubelet/backoff.ts';
-import type { ObservedPod } from '../../src/kubelet/observed.ts';
-import { computePodActions, containerHash, type PodActions, type ProbeVerdict } from '../../src/kubelet/pod-actions.ts';
+import { DEFAULT_CRASH_BACKOFF } from '../../src/kubelet/pod/crash-loop-backoff.ts';
+import type { ObservedPod } from '../../src/kubelet/pod/observed.ts';
+import { computePodActions, containerHash, type PodActions, type ProbeVerdict } from '../../src/kubelet/pod/pod-actions.ts';
 import { T0, created, exited, min, pod, running, sandbox, sec, seen, spec, specOf, unknown } from './helpers/kubelet-fixtures.ts';
 
 const NOW = T0 + min(30);

@@ -2,7 +2,7 @@
 // (v1 and v2) they are written to.
 import { describe, expect, it } from 'vitest';
 import type { Container } from 'kubernetes-types/core/v1';
-import { computePodCgroupWrites, computePodResourceConfig, sharesToWeight } from '../../src/kubelet/pod-cgroup.ts';
+import { computePodCgroupWrites, computePodResourceConfig, sharesToWeight } from '../../src/kubelet/runtime/pod-cgroup.ts';
 import { pod, spec } from './helpers/kubelet-fixtures.ts';
 
 const Mi = 2 ** 20;

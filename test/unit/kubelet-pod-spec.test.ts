@@ -2,7 +2,7 @@
 // pkg/apis/core/validation (`<field>: Required value`, `Duplicate value: "x"`, `Unsupported value: …`).
 import { describe, expect, it } from 'vitest';
 import type { Container, Pod } from 'kubernetes-types/core/v1';
-import { applyPodDefaults, formatFieldErrors, validatePod, type FieldError } from '../../src/kubelet/pod-spec.ts';
+import { applyPodDefaults, formatFieldErrors, validatePod, type FieldError } from '../../src/kubelet/pod/pod-spec.ts';
 
 const bare = (containers: Partial<Container>[], extra: Partial<Pod['spec']> = {}): Pod =>
   ({ metadata: { name: 'web' }, spec: { containers: containers as Container[], ...extra } }) as Pod;

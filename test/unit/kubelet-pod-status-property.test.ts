@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { Pod, PodStatus } from 'kubernetes-types/core/v1';
 import type { ContainerStatus, PodSandboxStatus } from '../../src/cri/index.ts';
-import { computePodStatus, type StatusInput, type WaitingReason } from '../../src/kubelet/pod-status.ts';
+import { computePodStatus, type StatusInput, type WaitingReason } from '../../src/kubelet/pod/pod-status.ts';
 import { created, exited, pod, running, sandbox, seen, spec, T0, unknown } from './helpers/kubelet-fixtures.ts';
 
 const RUNS = { numRuns: 200 };

@@ -3,8 +3,8 @@
 // started) and pkg/apis/core/v1/helper/qos (qosClass).
 import { describe, expect, it } from 'vitest';
 import type { Container, Pod, PodCondition, PodStatus } from 'kubernetes-types/core/v1';
-import type { ObservedPod } from '../../src/kubelet/observed.ts';
-import { computePodStatus, getQOSClass, type WaitingReason } from '../../src/kubelet/pod-status.ts';
+import type { ObservedPod } from '../../src/kubelet/pod/observed.ts';
+import { computePodStatus, getQOSClass, type WaitingReason } from '../../src/kubelet/pod/pod-status.ts';
 import { T0, created, exited, min, pod, running, sandbox, sec, seen, spec } from './helpers/kubelet-fixtures.ts';
 
 const NOW = T0 + min(5);

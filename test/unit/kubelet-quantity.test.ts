@@ -1,7 +1,7 @@
 // Resource quantities against k8s.io/apimachinery/pkg/api/resource: suffixes, exponents, and MilliValue() /
 // Value() rounding up.
 import { describe, expect, it } from 'vitest';
-import { bytes, cpuMillis, isValidQuantity, parseQuantity } from '../../src/kubelet/quantity.ts';
+import { bytes, cpuMillis, isValidQuantity, parseQuantity } from '../../src/kubelet/pod/quantity.ts';
 
 describe('parseQuantity', () => {
   it.each([

@@ -15,10 +15,10 @@ import {
   seccompProfileOf,
   supplementalGroupsOf,
   verifyRunAsNonRoot,
-} from '../../src/kubelet/security-context.ts';
-import { buildContainerConfig, type NodeFacts } from '../../src/kubelet/container-config.ts';
+} from '../../src/kubelet/pod/security-context.ts';
+import { buildContainerConfig, type NodeFacts } from '../../src/kubelet/runtime/container-config.ts';
 import { buildContainerCreateOptions, buildSeccompAndAppArmorOpts, toImage } from '../../src/cri/docker/convert.ts';
-import { validatePod } from '../../src/kubelet/pod-spec.ts';
+import { validatePod } from '../../src/kubelet/pod/pod-spec.ts';
 import { pod, spec } from './helpers/kubelet-fixtures.ts';
 
 const withSc = (psc: PodSecurityContext | undefined, c: Partial<Container> = {}, extra: Partial<Pod['spec']> = {}): Pod =>

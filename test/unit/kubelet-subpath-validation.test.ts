@@ -3,7 +3,7 @@
 // of an expanded subPathExpr (kubelet_pods.go makeMounts, ExpandContainerVolumeMounts).
 import { describe, expect, it } from 'vitest';
 import type { Pod, Volume, VolumeMount } from 'kubernetes-types/core/v1';
-import { validatePod } from '../../src/kubelet/pod-spec.ts';
+import { validatePod } from '../../src/kubelet/pod/pod-spec.ts';
 import { checkSubPath, expandSubPathExpr, resolveMountSubPath, ContainerConfigError } from '../../src/kubelet/volumes/container-mounts.ts';
 import { validatePayloadPath } from '../../src/kubelet/volumes/atomic-writer.ts';
 

@@ -9,7 +9,7 @@ import {
   shouldRefreshToken,
   type TokenApi,
   type TokenRequest,
-} from '../../src/kubelet/token-manager.ts';
+} from '../../src/kubelet/sources/token-manager.ts';
 import { startFixture, sendJson, status } from './kube-fixture.ts';
 
 const pod = (name = 'web', uid = 'uid-1', namespace = 'ns'): Pod => ({ metadata: { name, namespace, uid }, spec: { containers: [] } });

@@ -1,7 +1,7 @@
 // Issue #9 defect 2: Secret/ConfigMap data kept as bytes, and decoded Secret plaintext cached only for
 // the pods that use it (upstream's cache-based secret manager: RegisterPod/UnregisterPod).
 import { describe, expect, it } from 'vitest';
-import { ApiConfigData, decodeConfigData } from '../../src/kubelet/cluster/config-data.ts';
+import { ApiConfigData, decodeConfigData } from '../../src/kubelet/sources/config-data.ts';
 import { FakeClock } from '../../src/lib/index.ts';
 
 const BIN = Buffer.from([0x00, 0xff, 0xc3, 0x28, 0x80]);

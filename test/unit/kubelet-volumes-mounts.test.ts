@@ -2,7 +2,7 @@
 // kubelet_pods.go makeMounts), and a subPath is never joined lexically: only a prepared bind target is used.
 import { describe, expect, it } from 'vitest';
 import type { Container, Pod, Volume } from 'kubernetes-types/core/v1';
-import { buildContainerConfig, type NodeFacts } from '../../src/kubelet/container-config.ts';
+import { buildContainerConfig, type NodeFacts } from '../../src/kubelet/runtime/container-config.ts';
 
 const NODE: NodeFacts = { nodeName: 'n', hostname: 'n', memoryCapacityBytes: 1 << 30, clusterDNS: [], clusterDomain: 'cluster.local', rootDir: '/r', podLogsDir: '/l' };
 const build = (c: Container, volumes: Volume[], subPaths?: Map<number, string>) => {

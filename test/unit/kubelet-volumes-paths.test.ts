@@ -7,7 +7,7 @@ import path from 'node:path';
 import { assertName, containedPath, isWithin, PathEscapeError } from '../../src/kubelet/volumes/contained-path.ts';
 import { openBeneath, safeMakeDir, SubPathError } from '../../src/kubelet/volumes/subpath.ts';
 import { podDir } from '../../src/kubelet/volumes/index.ts';
-import { podLogDir } from '../../src/kubelet/container-config.ts';
+import { podLogDir } from '../../src/kubelet/runtime/container-config.ts';
 
 describe('containedPath: tries to break out', () => {
   const base = '/var/lib/berth';

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Pod, ProjectedVolumeSource } from 'kubernetes-types/core/v1';
 import { projectedPayload, type TokenSource } from '../../src/kubelet/volumes/projected.ts';
-import type { ConfigDataSource } from '../../src/kubelet/env.ts';
+import type { ConfigDataSource } from '../../src/kubelet/runtime/env.ts';
 import { NotFoundError } from '../../src/lib/index.ts';
 
 const pod: Pod = { metadata: { name: 'web', namespace: 'team', uid: 'u-1' }, spec: { serviceAccountName: 'builder', containers: [] } };

@@ -421,16 +421,17 @@ describe('NodeManager', () => {
     expect(ready(nodeOf(api))?.status).toBe('False');
   });
 
-  it('runtime down for 30 s makes the node NotReady; back up makes it Ready', async () => {
+  it("a failed runtime check makes the node NotReady with the runtime's reason at the next update; 30 s silent adds 'container runtime is down'; back up makes it Ready", async () => {
     let down = false;
     const { clock, api, mgr } = managerSetup({ runtimeDown: () => down });
     await mgr.start();
     await flush();
     down = true;
-    await advance(clock, 20_000, 1000);
-    expect(ready(nodeOf(api))?.status).toBe('True');
-    await advance(clock, 20_000, 1000);
-    expect(ready(nodeOf(api))).toMatchObject({ status: 'False', message: 'container runtime is down' });
+    await advance(clock, 10_000, 1000);
+    const notReady = 'Container runtime not ready: RuntimeReady=false reason:DockerDaemonNotReady message:docker: failed to get docker version: connect ENOENT /var/run/docker.sock';
+    expect(ready(nodeOf(api))).toMatchObject({ status: 'False', reason: 'KubeletNotReady', message: notReady });
+    await advance(clock, 30_000, 1000);
+    expect(ready(nodeOf(api))).toMatchObject({ status: 'False', message: `[container runtime is down, ${notReady}]` });
     expect(nodeOf(api)?.status?.nodeInfo?.containerRuntimeVersion).toBe('docker://20.10.24');
     down = false;
     await advance(clock, 10_000, 1000);

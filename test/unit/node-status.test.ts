@@ -14,6 +14,8 @@ import {
   computePressure,
   computeReadinessErrors,
   computeResources,
+  computeRuntimeNotReady,
+  formatAggregate,
   computeThresholdsCrossed,
   formatBinaryQuantity,
   formatCpuQuantity,
@@ -178,10 +180,10 @@ describe('computeNodeStatus', () => {
       want: { status: 'False', reason: 'KubeletNotReady', message: 'container runtime is down', lastTransitionTime: laterText },
     },
     {
-      name: 'several reasons are joined with commas',
+      name: 'several reasons read as upstream aggregate errors: in brackets, comma-space separated',
       over: { readinessErrors: ['container runtime is down', 'PLEG is not healthy: pleg was last seen active 3m0s ago; threshold is 3m0s'] },
       type: 'Ready',
-      want: { status: 'False', message: 'container runtime is down,PLEG is not healthy: pleg was last seen active 3m0s ago; threshold is 3m0s' },
+      want: { status: 'False', message: '[container runtime is down, PLEG is not healthy: pleg was last seen active 3m0s ago; threshold is 3m0s]' },
     },
     {
       name: 'missing capacity makes the node NotReady',
@@ -298,6 +300,12 @@ describe('pressure and readiness', () => {
     { name: 'never answered', i: { runtimeLastOkAt: undefined, runtimeChecked: true }, want: ['container runtime is down'] },
     { name: 'silent for 20 s: tolerated', i: { runtimeLastOkAt: T0 - 20_000, runtimeChecked: true }, want: [] },
     { name: 'silent for 30 s', i: { runtimeLastOkAt: T0 - 30_000, runtimeChecked: true }, want: ['container runtime is down'] },
+    { name: "the runtime's own error at once", i: { runtimeLastOkAt: T0 - 10_000, runtimeChecked: true, runtimeError: 'Container runtime not ready: x' }, want: ['Container runtime not ready: x'] },
+    {
+      name: "down for 30 s, then the runtime's own error after the health checks",
+      i: { runtimeLastOkAt: T0 - 30_000, runtimeChecked: true, pleg: { ok: false, message: 'p' }, runtimeError: 'Container runtime not ready: x' },
+      want: ['container runtime is down', 'PLEG is not healthy: p', 'Container runtime not ready: x'],
+    },
     {
       name: 'pleg and extra',
       i: { runtimeLastOkAt: T0, runtimeChecked: true, pleg: { ok: false, message: 'pleg was last seen active 3m5s ago; threshold is 3m0s' }, extra: ['network plugin is not ready'] },
@@ -305,6 +313,19 @@ describe('pressure and readiness', () => {
     },
   ])('readiness: $name', ({ i, want }) => {
     expect(computeReadinessErrors({ now: T0, runtimeThresholdMs: 30_000, ...i })).toEqual(want);
+  });
+
+  it("a failed version call reads as dockershim's RuntimeReady=false condition through updateRuntimeUp", () => {
+    expect(computeRuntimeNotReady('docker version: cannot reach the Docker daemon: connect ENOENT /var/run/docker.sock')).toBe(
+      'Container runtime not ready: RuntimeReady=false reason:DockerDaemonNotReady message:docker: failed to get docker version: cannot reach the Docker daemon: connect ENOENT /var/run/docker.sock',
+    );
+    expect(computeRuntimeNotReady('runtime version timed out after 10000 ms')).toBe('Container runtime not ready: RuntimeReady=false reason:DockerDaemonNotReady message:docker: failed to get docker version: runtime version timed out after 10000 ms');
+  });
+
+  it('aggregates messages as utilerrors.NewAggregate: one as is, repeats once, several in brackets', () => {
+    expect(formatAggregate(['a'])).toBe('a');
+    expect(formatAggregate(['a', 'a'])).toBe('a');
+    expect(formatAggregate(['a', 'b', 'a'])).toBe('[a, b]');
   });
 
   it('pleg health messages', () => {

@@ -1,7 +1,7 @@
 // DockerRuntime: the CRI RuntimeService + ImageService over the Docker Engine API, behaving like cri-dockerd
 // (Mirantis/cri-dockerd core/*.go, formerly kubelet's dockershim). Every Docker call has its own deadline;
 // errors are translated at this boundary (see errors.ts); the Docker-shape decisions live in convert.ts.
-import { mkdir, readFile, symlink, unlink } from 'node:fs/promises';
+import { lstat, mkdir, readFile, symlink, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import Dockerode from 'dockerode';
 import type { Logger } from '../../lib/logger.ts';
@@ -68,6 +68,13 @@ export interface DockerRuntimeOptions {
   /** json-file log rotation for containers (defaults as the kubelet's containerLogMaxSize/MaxFiles). */
   containerLogMaxSize?: string;
   containerLogMaxFiles?: number;
+  /**
+   * The node agent's runtime (not a one-shot CLI command's): log links (`--pod-logs-dir/…/<n>.log` → Docker's log
+   * file, read by `kubectl logs`) that could not be made when their container started — e.g. ENOSPC on a full root
+   * dir — are made later. The first listContainers checks every running container's link (a berth restarted with
+   * links missing), and every listContainers (PLEG relists each second) retries the ones still missing.
+   */
+  repairLogLinks?: boolean;
 }
 
 /** Grace given to a pod's containers and to the pause container by stopPodSandbox (cri-dockerd: 10 s). */
@@ -91,6 +98,10 @@ export class DockerRuntime implements RuntimeService, ImageService {
   /** Capabilities this Docker rejected as unknown (Docker 20.10 predates CAP_PERFMON, CAP_BPF, ...). */
   private readonly rejectedCaps = new Set<string>();
   private pauseInFlight: Promise<void> | undefined;
+  /** Containers whose log link is missing (id → link path), with repairLogLinks; `swept` after the first listing's check. */
+  private readonly unlinked = new Map<string, string>();
+  private swept = false;
+  private readonly repairLogLinks: boolean;
 
   constructor(opts: DockerRuntimeOptions) {
     this.docker =
@@ -103,6 +114,7 @@ export class DockerRuntime implements RuntimeService, ImageService {
     this.pullTimeoutMs = opts.pullTimeoutMs ?? 120_000;
     this.logOptions = { maxSize: opts.containerLogMaxSize ?? '10m', maxFiles: opts.containerLogMaxFiles ?? 5 };
     this.hostCaps = opts.hostCaps ?? readHostCaps();
+    this.repairLogLinks = opts.repairLogLinks ?? false;
     if (this.hostCaps.missing.length > 0) {
       const p = buildPrivilegedSettings(this.hostCaps);
       this.log.warn(
@@ -341,15 +353,19 @@ export class DockerRuntime implements RuntimeService, ImageService {
       startErr = err;
     }
     // Like cri-dockerd, link the kubelet's log path to Docker's log file, also for a container that failed to start.
-    await this.linkContainerLog(id);
+    const linked = await this.linkContainerLog(id);
+    if (linked !== true && this.repairLogLinks) this.unlinked.set(id, linked);
     if (startErr) throw startErr;
   }
 
-  private async linkContainerLog(id: string): Promise<void> {
+  /** Makes the container's log links; true when done (or there is nothing to link), else the link path that failed. */
+  private async linkContainerLog(id: string, quiet = false): Promise<true | string> {
+    let link = '';
     try {
       const r = await this.inspectContainer(id);
       const path = r.Config?.Labels?.[L.containerLogPath];
-      if (!path || !r.LogPath) return;
+      if (!path || !r.LogPath) return true;
+      link = path;
       await mkdir(dirname(path), { recursive: true });
       await unlink(path).catch(() => undefined);
       await symlink(r.LogPath, path);
@@ -359,8 +375,36 @@ export class DockerRuntime implements RuntimeService, ImageService {
         await unlink(legacy).catch(() => undefined);
         await symlink(path, legacy);
       }
+      return true;
     } catch (err: unknown) {
-      this.log.warn({ err, containerId: id }, 'container log symlink failed');
+      if (isNotFound(err)) return true;
+      if (!quiet) this.log.warn({ err, containerId: id, path: link }, this.repairLogLinks ? 'container log symlink failed; retried on the next relist' : 'container log symlink failed');
+      return link;
+    }
+  }
+
+  /**
+   * repairLogLinks: the first call finds every running container whose log link is missing; each call retries those
+   * (one inspect each) and forgets the ones linked or gone. Failures of a retry are not logged again.
+   */
+  private async repairMissingLogLinks(raw: DockerContainerSummary[]): Promise<void> {
+    if (!this.swept) {
+      this.swept = true;
+      for (const r of raw) {
+        const link = r.Labels?.[L.containerLogPath];
+        if (link && r.Labels?.[L.dockerType] !== DOCKER_TYPE_SANDBOX && !(await lstat(link).catch(() => undefined))) this.unlinked.set(r.Id, link);
+      }
+    }
+    for (const [id, link] of this.unlinked) {
+      if (!raw.some((r) => r.Id === id)) {
+        // Not in this (possibly filtered) listing: forgotten only once Docker no longer has it.
+        if (await this.inspectContainer(id).then(() => false, (err: unknown) => isNotFound(err))) this.unlinked.delete(id);
+        continue;
+      }
+      if ((await this.linkContainerLog(id, true)) === true) {
+        this.unlinked.delete(id);
+        this.log.info({ containerId: id, path: link }, 'container log symlink made after an earlier failure');
+      }
     }
   }
 
@@ -386,6 +430,7 @@ export class DockerRuntime implements RuntimeService, ImageService {
 
   async listContainers(filter?: ContainerFilter): Promise<Container[]> {
     const raw = await this.listRaw(buildContainerListFilters(filter));
+    if (this.repairLogLinks) await this.repairMissingLogLinks(raw);
     return filterContainers(raw.map(toContainer), filter);
   }
 

@@ -4,9 +4,8 @@
 // waits (up to 30 s) for it to be cleaned up. Effects only; the decisions are in plan.ts.
 import type { Pod } from 'kubernetes-types/core/v1';
 import { errorMessage, RateLimiter, SyncRunner, systemClock, type Clock, type Logger } from '../../lib/index.ts';
-import type { AdmitResult } from '../admission.ts';
-import type { EventRecorder, ObjectRef } from '../events.ts';
-import { podObjectRef } from '../pod-sync.ts';
+import type { AdmitResult } from '../pod/admission.ts';
+import { podObjectRef, type EventRecorder, type ObjectRef } from '../status/events.ts';
 import { admitUnderPressure, computeEvictionPlan, INITIAL_EVICTION_STATE, thresholdsMet, type EvictionState, type NodeReclaim } from './plan.ts';
 import type { ActivePod } from './rank.ts';
 import { makeSignalObservations, type EvictionStats } from './signals.ts';

@@ -4,8 +4,8 @@
 // nodeConditionsObservedSince, thresholdsMetGracePeriod, thresholdsUpdatedStats, byEvictionPriority,
 // buildSignalToNodeReclaimFuncs) and the manager's Admit.
 import type { Pod, Toleration } from 'kubernetes-types/core/v1';
-import type { AdmitResult } from '../admission.ts';
-import { getQOSClass } from '../pod-status.ts';
+import type { AdmitResult } from '../pod/admission.ts';
+import { getQOSClass } from '../pod/pod-status.ts';
 import { evictionMessage, isCriticalPod, rankForSignal, type ActivePod } from './rank.ts';
 import { makeSignalObservations, type EvictionStats, type Observations, type PodUsage } from './signals.ts';
 import {

@@ -3,8 +3,8 @@
 // ephemeral storage or inodes, over the filesystems the signal covers), rankPIDPressure (priority → process
 // count), evictionMessage, and pkg/kubelet/types IsCriticalPod. Pure.
 import type { Pod } from 'kubernetes-types/core/v1';
-import { podRequests } from '../admission.ts';
-import { bytes } from '../quantity.ts';
+import { podRequests } from '../pod/admission.ts';
+import { bytes } from '../pod/quantity.ts';
 import type { Observations, PodUsage } from './signals.ts';
 import { canonicalQuantity, formatBinaryQuantity, formatDecimalQuantity, SIGNAL_RESOURCE, thresholdQuantity, type Signal, type Threshold } from './thresholds.ts';
 

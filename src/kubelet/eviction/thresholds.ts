@@ -3,7 +3,7 @@
 // thresholds, and the arithmetic that turns a threshold into a quantity for an observed capacity. Follows
 // pkg/kubelet/eviction/helpers.go (ParseThresholdConfig, parseThresholdStatement, parsePercentage,
 // parseGracePeriods, parseMinimumReclaims) and pkg/kubelet/eviction/api/types.go (GetThresholdQuantity).
-import { parseQuantity } from '../quantity.ts';
+import { parseQuantity } from '../pod/quantity.ts';
 
 export const SIGNALS = [
   'memory.available',

@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Container, Image, ImageService, PodSandbox, RuntimeService } from '../../cri/index.ts';
 import { L } from '../../cri/index.ts';
 import { errorMessage, isNotFound, SyncRunner, systemClock, type Clock, type Logger } from '../../lib/index.ts';
-import type { EventRecorder, ObjectRef } from '../events.ts';
+import type { EventRecorder, ObjectRef } from '../status/events.ts';
 import { teardownPodVolumes } from '../volumes/index.ts';
 import { computeContainerGC, DEFAULT_CONTAINER_GC_POLICY, type ContainerGCPolicy } from './containers.ts';
 import { computeOrphanDirs } from './dirs.ts';

@@ -6,7 +6,7 @@ import { realpath } from 'node:fs/promises';
 import type { ContainerStatus as ApiContainerStatus, Pod, PodStatus } from 'kubernetes-types/core/v1';
 import type { ContainerStatus, RuntimeService } from '../../cri/index.ts';
 import { errorMessage } from '../../lib/index.ts';
-import { nameOf, newestFirst } from '../observed.ts';
+import { nameOf, newestFirst } from '../pod/observed.ts';
 import { readContainerLog } from './json-file.ts';
 import { sinceMs, type PodLogOptions } from './log-options.ts';
 import { hasContainerSpec, selectLogContainer } from './select.ts';

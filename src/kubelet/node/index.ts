@@ -27,6 +27,8 @@ export {
   computeThresholdsCrossed,
   computePressure,
   computeReadinessErrors,
+  computeRuntimeNotReady,
+  formatAggregate,
   computePlegHealth,
   computeAdoptionPatch,
   buildInitialNode,

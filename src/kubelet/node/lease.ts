@@ -6,15 +6,15 @@
 // as the Node's uid is known, so the garbage collector deletes the Lease with the Node.
 import type { Lease } from 'kubernetes-types/coordination/v1';
 import { resources, apiErrorDetails, type KubeApi } from '../../kube/index.ts';
-import { errorMessage, hasCode, isNotFound, RateLimiter, systemClock, type Clock, type Logger } from '../../lib/index.ts';
+import { Backoff, errorMessage, hasCode, isNotFound, RateLimiter, systemClock, type BackoffPolicy, type Clock, type Logger } from '../../lib/index.ts';
 
 export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
 export const DEFAULT_LEASE_DURATION_SECONDS = 40;
 /** renewInterval = leaseDuration × 0.25 (nodeLeaseRenewIntervalFraction). */
 export const LEASE_RENEW_FRACTION = 0.25;
 const MAX_UPDATE_RETRIES = 5;
-const INITIAL_BACKOFF_MS = 100;
-const MAX_BACKOFF_MS = 7000;
+/** Retries of ensuring the Lease: 100 ms doubled before each sleep, so 200 ms, 400 ms … capped at 7 s. */
+const ENSURE_LEASE_BACKOFF: BackoffPolicy = { initialMs: 200, maxMs: 7000 };
 
 /** The API slice the lease controller uses. */
 export type LeaseApi = Pick<KubeApi, 'get' | 'create' | 'update'>;
@@ -165,13 +165,13 @@ export class NodeLeaseController {
 
   /** Gets or creates the Lease, retrying with back-off until it works or `signal` aborts. */
   private async backoffEnsureLease(signal: AbortSignal): Promise<{ lease: Lease; created: boolean } | undefined> {
-    let sleepMs = INITIAL_BACKOFF_MS;
+    const backoff = new Backoff(ENSURE_LEASE_BACKOFF);
     while (!signal.aborted) {
       try {
         return await this.ensureLease(signal);
       } catch (err: unknown) {
         if (signal.aborted) return undefined;
-        sleepMs = Math.min(2 * sleepMs, MAX_BACKOFF_MS);
+        const sleepMs = backoff.next();
         this.logFailure(err, 'failed to ensure node lease exists, will retry', { retryInMs: sleepMs });
         await pause(this.clock, sleepMs, signal);
       }

@@ -6,7 +6,7 @@
 import type { Node, NodeStatus, Taint } from 'kubernetes-types/core/v1';
 import type { Image, ImageService, RuntimeService } from '../../cri/index.ts';
 import { resources, apiErrorDetails, type KubeApi } from '../../kube/index.ts';
-import { errorMessage, hasCode, isNotFound, RateLimiter, systemClock, type Clock, type Logger } from '../../lib/index.ts';
+import { Backoff, errorMessage, hasCode, isNotFound, RateLimiter, systemClock, type BackoffPolicy, type Clock, type Logger } from '../../lib/index.ts';
 import { NodeLeaseController, pause, DEFAULT_LEASE_DURATION_SECONDS } from './lease.ts';
 import { hostMachineReader, type MachineReader } from './machine.ts';
 import {
@@ -16,6 +16,7 @@ import {
   computeNodeStatus,
   computePressure,
   computeReadinessErrors,
+  computeRuntimeNotReady,
   computeThresholdsCrossed,
   isNodeStatusChanged,
   DEFAULT_EVICTION_HARD,
@@ -46,8 +47,9 @@ export interface NodeManagerOptions {
   /** The InternalIP (--node-ip or the detected host IP). Read at every status update. */
   hostIP: () => string;
   /**
-   * Runtime version (also the runtime health check: the node is NotReady "container runtime is down" when no call
-   * succeeded for 30 s) and the image list. Both called once per status update with their own timeout.
+   * Runtime version (also the runtime health check: a failed call makes the node NotReady with the runtime's
+   * not-ready error until one succeeds, and "container runtime is down" is added when none succeeded for 30 s) and
+   * the image list. Both called once per status update with their own timeout.
    */
   runtime: NodeRuntime;
   /** PLEG health; absent = not checked. Called once per status update; must not block. */
@@ -89,8 +91,8 @@ export interface NodeManagerOptions {
   clock?: Clock | undefined;
 }
 
-const REGISTER_INITIAL_BACKOFF_MS = 100;
-const REGISTER_MAX_BACKOFF_MS = 7000;
+/** registerWithAPIServer's step: 100 ms doubled before each sleep, so 200 ms, 400 ms … capped at 7 s. */
+const REGISTER_BACKOFF: BackoffPolicy = { initialMs: 200, maxMs: 7000 };
 /** Upstream nodeStatusUpdateRetry: attempts per update when the write conflicts. */
 const STATUS_UPDATE_RETRIES = 5;
 /** Upstream maxWaitForContainerRuntime. */
@@ -126,6 +128,8 @@ export class NodeManager {
   private lastStatusSyncAt = 0;
   private runtimeLastOkAt: number | undefined;
   private runtimeChecked = false;
+  /** Set while the last runtime check failed (upstream runtimeState.runtimeError). */
+  private runtimeError: string | undefined;
   private runtimeVersion = 'docker://Unknown';
   private images: Image[] = [];
   private pressureSeen: PressureObservations = {};
@@ -224,16 +228,15 @@ export class NodeManager {
   }
 
   private async run(signal: AbortSignal): Promise<void> {
-    let backoffMs = REGISTER_INITIAL_BACKOFF_MS;
+    const backoff = new Backoff(REGISTER_BACKOFF);
     while (!signal.aborted) {
       let justRegistered = false;
       if ((this.o.registerNode ?? true) && !this.isRegistered) {
         if (!(await this.tryRegister(signal))) {
-          backoffMs = Math.min(backoffMs * 2, REGISTER_MAX_BACKOFF_MS);
-          await pause(this.clock, backoffMs, signal);
+          await pause(this.clock, backoff.next(), signal);
           continue;
         }
-        backoffMs = REGISTER_INITIAL_BACKOFF_MS;
+        backoff.reset();
         justRegistered = true;
       }
       try {
@@ -369,8 +372,10 @@ export class NodeManager {
     this.runtimeChecked = true;
     if (version.status === 'fulfilled') {
       this.runtimeLastOkAt = now;
+      this.runtimeError = undefined;
       this.runtimeVersion = `${version.value.runtimeName}://${version.value.runtimeVersion}`;
     } else {
+      this.runtimeError = computeRuntimeNotReady(errorMessage(version.reason));
       this.logFailure('runtime', version.reason, 'container runtime version check failed');
     }
     if (images.status === 'fulfilled') this.images = images.value;
@@ -402,6 +407,7 @@ export class NodeManager {
       runtimeChecked: this.runtimeChecked,
       runtimeThresholdMs: RUNTIME_THRESHOLD_MS,
       pleg: this.o.plegHealth?.(),
+      runtimeError: this.runtimeError,
       extra,
     });
     return computeNodeStatus(

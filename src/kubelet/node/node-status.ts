@@ -5,7 +5,7 @@
 import type { ContainerImage, Node, NodeCondition, NodeStatus, Taint } from 'kubernetes-types/core/v1';
 import pkg from '../../../package.json' with { type: 'json' };
 import type { Image } from '../../cri/index.ts';
-import { parseQuantity } from '../quantity.ts';
+import { parseQuantity } from '../pod/quantity.ts';
 
 /**
  * The Kubernetes release whose API berth is written against: its pod/node types are kubernetes-types 1.30, and it
@@ -215,6 +215,8 @@ export interface ReadinessInput {
   /** Upstream's maxWaitForContainerRuntime (30 s): a runtime silent for longer is down. */
   runtimeThresholdMs: number;
   pleg?: { ok: boolean; message?: string | undefined } | undefined;
+  /** The runtime's own not-ready error from its last status check (runtimeState.runtimeError), see computeRuntimeNotReady. */
+  runtimeError?: string | undefined;
   /** Further reasons (network plugin not ready...), each a message. */
   extra?: readonly string[] | undefined;
 }
@@ -228,8 +230,25 @@ export function computeReadinessErrors(i: ReadinessInput): string[] {
     errs.push('container runtime is down');
   }
   if (i.pleg && !i.pleg.ok) errs.push(`PLEG is not healthy: ${i.pleg.message ?? 'pleg has yet to be successful'}`);
+  if (i.runtimeError) errs.push(i.runtimeError);
   for (const e of i.extra ?? []) if (e) errs.push(e);
   return errs;
+}
+
+/**
+ * The runtime error a failed version call leaves until the next check succeeds: dockershim's Status() reports
+ * RuntimeReady=false (reason DockerDaemonNotReady, docker_service.go) and updateRuntimeUp turns it into this
+ * (kubelet.go), so the node is NotReady from the next status update on, not only once the 30 s threshold passed.
+ */
+export function computeRuntimeNotReady(versionError: string): string {
+  const why = versionError.replace(/^docker version: /, '');
+  return `Container runtime not ready: RuntimeReady=false reason:DockerDaemonNotReady message:docker: failed to get docker version: ${why}`;
+}
+
+/** An error list as the Ready message shows it: utilerrors.NewAggregate's Error() (one as is; more deduplicated in brackets). */
+export function formatAggregate(errs: readonly string[]): string {
+  const unique = [...new Set(errs)];
+  return unique.length === 1 ? unique[0]! : `[${unique.join(', ')}]`;
 }
 
 /** Go's time.Duration.String for milliseconds: `3m0s`, `1m30.5s`, `250ms`, `2h0m0s`. */
@@ -366,7 +385,7 @@ export function computeNodeStatus(input: NodeStatusInput, previous: NodeStatus |
   conditions.push(
     errors.length === 0
       ? condition('Ready', 'True', 'KubeletReady', 'kubelet is posting ready status', prevConditions.get('Ready'), nowText)
-      : condition('Ready', 'False', 'KubeletNotReady', errors.join(','), prevConditions.get('Ready'), nowText),
+      : condition('Ready', 'False', 'KubeletNotReady', formatAggregate(errors), prevConditions.get('Ready'), nowText),
   );
   const { machine } = input;
   return {

@@ -5,7 +5,7 @@ import type http from 'node:http';
 import type { Pod, PodList } from 'kubernetes-types/core/v1';
 import type { PodStatus } from 'kubernetes-types/core/v1';
 import { L } from '../../cri/index.ts';
-import { nameOf, type ObservedPod } from '../observed.ts';
+import { nameOf, type ObservedPod } from '../pod/observed.ts';
 
 export interface HealthCheck {
   name: string;

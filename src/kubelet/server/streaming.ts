@@ -5,7 +5,7 @@
 import type http from 'node:http';
 import type stream from 'node:stream';
 import type { Pod } from 'kubernetes-types/core/v1';
-import { nameOf, type ObservedPod } from '../observed.ts';
+import { nameOf, type ObservedPod } from '../pod/observed.ts';
 
 export type StreamRequest =
   | { kind: 'exec'; containerId: string; command: string[]; stdin: boolean; stdout: boolean; stderr: boolean; tty: boolean }

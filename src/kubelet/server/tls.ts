@@ -3,11 +3,12 @@
 // kubelet.key, generated once as a self-signed certificate for the host name and node IPs (valid one year) and
 // reused on later starts. The key file is written 0600. The certificate is written with node:crypto and a small DER
 // writer (@peculiar/x509 needs a reflect-metadata polyfill that berth does not ship).
-import { generateKeyPair, sign } from 'node:crypto';
-import { mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
+import { X509Certificate, createPrivateKey, generateKeyPair, sign } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { writeFileAtomic } from '../../lib/index.ts';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -38,13 +39,24 @@ export async function loadServingCert(o: ServingCertOptions): Promise<ServingCer
   const certFile = path.join(o.certDir, 'kubelet.crt');
   const keyFile = path.join(o.certDir, 'kubelet.key');
   const existing = await Promise.all([readFile(certFile, 'utf8'), readFile(keyFile, 'utf8')]).catch(() => undefined);
-  if (existing) return { cert: existing[0], key: existing[1], certFile, keyFile, generated: false };
+  // A pair cut short (an older berth wrote it in place; the disk was full) is generated again rather than served.
+  if (existing && isWholePair(existing[0], existing[1])) return { cert: existing[0], key: existing[1], certFile, keyFile, generated: false };
   const { cert, key } = await generateSelfSigned(o.hostname, o.ips, o.now ?? new Date());
   await mkdir(o.certDir, { recursive: true, mode: 0o700 });
-  await writeFile(keyFile, key, { mode: 0o600 });
-  await chmod(keyFile, 0o600);
-  await writeFile(certFile, cert, { mode: 0o644 });
+  // Each file whole or not at all (temporary file, fsync, rename), the key first: a pair is loaded only when both
+  // are there, so a failure between the two (ENOSPC) leaves nothing that is ever served.
+  await writeFileAtomic(keyFile, key, { mode: 0o600 });
+  await writeFileAtomic(certFile, cert, { mode: 0o644 });
   return { cert, key, certFile, keyFile, generated: true };
+}
+
+/** The certificate parses and the key parses and belongs to it. */
+function isWholePair(cert: string, key: string): boolean {
+  try {
+    return new X509Certificate(cert).checkPrivateKey(createPrivateKey(key));
+  } catch {
+    return false;
+  }
 }
 
 /** A self-signed serving certificate (RSA 2048, SHA-256) for `hostname@<unix time>` with DNS and IP SANs. */

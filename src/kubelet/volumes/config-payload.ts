@@ -1,5 +1,5 @@
 // configMap/secret payloads (pkg/volume/configmap MakePayload, pkg/volume/secret MakePayload).
-import type { ConfigValue } from '../env.ts';
+import type { ConfigValue } from '../runtime/env.ts';
 import type { FileProjection } from './atomic-writer.ts';
 
 const toBuffer = (v: ConfigValue): Buffer => (typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.from(v));

@@ -3,7 +3,7 @@
 // create a missing subPath directory inside the volume and bind the safely opened target. Failures carry
 // upstream's user-facing message; the detail (host paths) goes to the log only, as upstream.
 import type { Container } from 'kubernetes-types/core/v1';
-import { expand } from '../env.ts';
+import { expand } from '../runtime/env.ts';
 import type { Logger } from '../../lib/index.ts';
 import { prepareSubPath } from './subpath.ts';
 

@@ -3,7 +3,7 @@
 // allocatable for unset limits (the same code as the env vars: env.ts resourceFieldValue).
 import type { DownwardAPIVolumeFile, Pod } from 'kubernetes-types/core/v1';
 import type { FileProjection } from './atomic-writer.ts';
-import { resourceFieldValue, type NodeAllocatable } from '../env.ts';
+import { resourceFieldValue, type NodeAllocatable } from '../runtime/env.ts';
 
 const fmtMap = (o: Record<string, string> | undefined): string =>
   Object.keys(o ?? {})

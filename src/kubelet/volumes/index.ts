@@ -6,8 +6,8 @@
 import { chmod, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Pod, Volume } from 'kubernetes-types/core/v1';
-import type { ConfigDataSource, ConfigValue, NodeAllocatable } from '../env.ts';
-import { bytes } from '../quantity.ts';
+import type { ConfigDataSource, ConfigValue, NodeAllocatable } from '../runtime/env.ts';
+import { bytes } from '../pod/quantity.ts';
 import { assertName, containedPath } from './contained-path.ts';
 import { isMountPoint, listMountPoints, mount, unmount } from './mount.ts';
 import { writeAtomic, type FileProjection } from './atomic-writer.ts';

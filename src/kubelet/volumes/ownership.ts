@@ -9,7 +9,7 @@ import type { Stats } from 'node:fs';
 import { chmod, lchown, lstat, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Pod } from 'kubernetes-types/core/v1';
-import { fsGroupOf } from '../security-context.ts';
+import { fsGroupOf } from '../pod/security-context.ts';
 
 export const RW_MASK = 0o660;
 export const RO_MASK = 0o440;

@@ -2,11 +2,11 @@
 // serviceAccountToken sources merged into one payload, written by the atomic writer on tmpfs. Errors of
 // every source are collected (utilerrors.NewAggregate) and reported together.
 import type { Pod, ProjectedVolumeSource } from 'kubernetes-types/core/v1';
-import type { ConfigDataSource, ConfigValue, NodeAllocatable } from '../env.ts';
+import type { ConfigDataSource, ConfigValue, NodeAllocatable } from '../runtime/env.ts';
 import type { FileProjection } from './atomic-writer.ts';
 import { downwardPayload } from './downward-api.ts';
 import { configPayload } from './config-payload.ts';
-import { fsGroupOf } from '../security-context.ts';
+import { fsGroupOf } from '../pod/security-context.ts';
 
 /** SetDefaults_ProjectedVolumeSource / SetDefaults_ServiceAccountTokenProjection. */
 export const PROJECTED_DEFAULT_MODE = 0o644;

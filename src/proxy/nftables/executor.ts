@@ -1,7 +1,12 @@
 // The nft boundary: one `nft -f -` process per transaction (input on stdin), `nft list table ip kube-proxy` on
-// full syncs, `nft list chain` for the canary, optionally inside a network namespace (as the iptables executor).
+// full syncs, `nft list chain` for the canary, optionally inside a network namespace (as the iptables executor);
+// and, by default, the netlink path beside it (netlink/: a python3 helper holding a NETLINK_NETFILTER socket), which
+// the proxier uses for everything per-service and for the canary when it can be started.
 import { RestoreFailedError, errorMessage } from '../../lib/index.ts';
-import { InputRejectedError, applyInput, inNetns, runCommand } from '../exec.ts';
+import { applyInput, inNetns, runCommand } from '../exec.ts';
+import { NftError } from './errors.ts';
+import { NftNetlink } from './netlink/client.ts';
+import { NetlinkTransport, NetlinkUnavailableError } from './netlink/transport.ts';
 import { CANARY_CHAIN, FAMILY, TABLE } from './names.ts';
 
 /** Consumer-side contract of what the nftables proxier needs from nft. */
@@ -17,10 +22,18 @@ export interface NftExecutor {
   canaryPresent(signal?: AbortSignal): Promise<boolean>;
   /** `nft --version` */
   version(): Promise<string>;
+  /**
+   * The netlink path, started on the first call (the helper process runs until close()). Undefined when this
+   * executor has none or it cannot run (no python3): `netlinkUnavailable` then says why. Never throws.
+   */
+  netlink?(): Promise<NftNetlink | undefined>;
+  /** Why netlink() gave undefined. */
+  readonly netlinkUnavailable?: string | undefined;
+  /** Stops the helper process, if any (idempotent; stop() of the proxier calls it). */
+  close?(): void;
 }
 
-/** nft rejected a transaction. `line` is 1-based in the input; `context` holds the lines around it. */
-export class NftError extends InputRejectedError {}
+export { NftError };
 
 /** nft's errors read "/dev/stdin:12:3-10: Error: …" (or "-:12:…"). */
 export function parseNftErrorLine(stderr: string): number | undefined {
@@ -35,12 +48,43 @@ export class CommandNftExecutor implements NftExecutor {
   private readonly bin: string;
   private readonly applyTimeoutMs: number;
   private readonly commandTimeoutMs: number;
+  private readonly transport: 'netlink' | 'nft';
+  private readonly python: string | undefined;
+  private nl: NftNetlink | undefined;
+  netlinkUnavailable: string | undefined;
 
-  constructor(opts: { netns?: string; binary?: string; applyTimeoutMs?: number; commandTimeoutMs?: number } = {}) {
+  /**
+   * `transport`: 'netlink' (default) offers the netlink path through netlink(); 'nft' writes everything with nft
+   * (the bench compares the two). `python`: the interpreter for the helper (default python3).
+   */
+  constructor(opts: { netns?: string; binary?: string; applyTimeoutMs?: number; commandTimeoutMs?: number; transport?: 'netlink' | 'nft'; python?: string } = {}) {
     this.netns = opts.netns;
     this.bin = opts.binary ?? 'nft';
     this.applyTimeoutMs = opts.applyTimeoutMs ?? 300_000;
     this.commandTimeoutMs = opts.commandTimeoutMs ?? 60_000;
+    this.transport = opts.transport ?? 'netlink';
+    this.python = opts.python;
+    if (this.transport === 'nft') this.netlinkUnavailable = 'transport nft chosen';
+  }
+
+  async netlink(): Promise<NftNetlink | undefined> {
+    if (this.nl) return this.nl;
+    if (this.transport === 'nft') return undefined;
+    const t = new NetlinkTransport({ netns: this.netns, python: this.python, timeoutMs: this.applyTimeoutMs });
+    try {
+      await t.start();
+    } catch (err: unknown) {
+      this.netlinkUnavailable = err instanceof NetlinkUnavailableError ? err.message : `netlink helper failed to start: ${errorMessage(err)}`;
+      t.close();
+      return undefined;
+    }
+    this.nl = new NftNetlink(t);
+    return this.nl;
+  }
+
+  close(): void {
+    this.nl?.transport.close();
+    this.nl = undefined;
   }
 
   async apply(text: string, signal?: AbortSignal): Promise<void> {
@@ -88,7 +132,9 @@ export class CommandNftExecutor implements NftExecutor {
     return (await this.chainNames(signal)) !== undefined;
   }
 
+  /** Through netlink (one GETCHAIN) when the netlink path is up, else `nft list chains`. */
   async canaryPresent(signal?: AbortSignal): Promise<boolean> {
+    if (this.nl) return this.nl.chainExists(CANARY_CHAIN, signal);
     return (await this.chainNames(signal))?.has(CANARY_CHAIN) ?? false;
   }
 

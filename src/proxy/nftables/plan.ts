@@ -1,5 +1,6 @@
-// Sync planning for the nftables mode: (committed state, changed Services) → one `nft -f` transaction, and the
-// state it leaves once the kernel accepted it. The committed state lives in memory (NftState): chain contents,
+// Sync planning for the nftables mode: (committed state, changed Services) → one transaction as steps (NftOp),
+// rendered as `nft -f` text (opsText) or as netlink messages (netlink/ops.ts), and the state it leaves once the
+// kernel accepted it. The committed state lives in memory (NftState): chain contents,
 // map/set elements with the service ports that own them, affinity sets, and stale chains. A partial plan touches
 // only the changed Services' chains and elements; a full plan reconciles everything against the listed table.
 // Stale chains are flushed at once and deleted by a later sync (upstream: a map element's reference to a chain
@@ -32,11 +33,61 @@ export interface NftStats {
   setsDeleted: number;
 }
 
+/**
+ * One step of a transaction, rendered either as nft text (opsText) or as netlink messages (netlink/apply.ts).
+ * `setup` is the fixed part (buildSetup), always written as text.
+ */
+export type NftOp =
+  | { op: 'setup'; lines: readonly string[] }
+  | { op: 'addChain'; chain: string }
+  | { op: 'flushChain'; chain: string }
+  | { op: 'deleteChain'; chain: string }
+  | { op: 'addRules'; chain: string; rules: readonly string[] }
+  | { op: 'addSet'; set: NftAffinitySet }
+  | { op: 'deleteSet'; set: string }
+  | { op: 'elements'; add: boolean; elements: readonly NftElement[] };
+
+/** A transaction as `nft -f` input ("" when it holds nothing). */
+export function opsText(ops: readonly NftOp[]): string {
+  const out: string[] = [];
+  for (const o of ops) {
+    switch (o.op) {
+      case 'setup':
+        out.push(...o.lines);
+        break;
+      case 'addChain':
+        out.push(`add chain ${T} ${o.chain}`);
+        break;
+      case 'flushChain':
+        out.push(`flush chain ${T} ${o.chain}`);
+        break;
+      case 'deleteChain':
+        out.push(`delete chain ${T} ${o.chain}`);
+        break;
+      case 'addRules':
+        for (const r of o.rules) out.push(`add rule ${T} ${o.chain} ${r}`);
+        break;
+      case 'addSet':
+        out.push(affinitySetStatement(o.set));
+        break;
+      case 'deleteSet':
+        out.push(`delete set ${T} ${o.set}`);
+        break;
+      case 'elements':
+        elementStatements(o.add ? 'add' : 'delete', o.elements, out);
+        break;
+    }
+  }
+  return out.length > 0 ? out.join('\n') + '\n' : '';
+}
+
 export interface NftPlan {
   /** `nft -f` input; "" when the kernel already matches. A large full sync is split (see Tx.texts): `texts`. */
   text: string;
-  /** The transactions to apply in order (one, or none when `text` is ""). */
+  /** The transactions to apply in order (one, or none when `text` is ""), as nft text. */
   texts: string[];
+  /** The same transactions as steps (texts[i] = opsText(transactions[i])). */
+  transactions: NftOp[][];
   stats: NftStats;
   /** Makes the state what the kernel holds after `text` was applied. Call only after it succeeded. */
   commit(): void;
@@ -79,69 +130,77 @@ class Tx {
   /** Chains no Service uses any more. */
   readonly flushes: string[] = [];
   readonly setDeletes: string[] = [];
-  readonly addSets: string[] = [];
+  readonly addSets: NftAffinitySet[] = [];
   readonly elemDeletes: NftElement[] = [];
   readonly elemAdds: NftElement[] = [];
   readonly stats = emptyStats();
 
   writeChain(name: string, rules: readonly string[], mode: 'new' | 'flush'): void {
-    if (mode === 'new') this.addChains.push(`add chain ${T} ${name}`);
+    if (mode === 'new') this.addChains.push(name);
     this.blocks.push([mode === 'flush', name, rules]);
     this.stats.chainsWritten++;
     this.stats.rulesWritten += rules.length;
   }
 
-  private blockLines(from: number, to: number, out: string[]): void {
+  private blockOps(from: number, to: number, out: NftOp[]): void {
     for (let i = from; i < to; i++) {
       const [flush, name, rules] = this.blocks[i]!;
-      if (flush) out.push(`flush chain ${T} ${name}`);
-      for (const r of rules) out.push(`add rule ${T} ${name} ${r}`);
+      if (flush) out.push({ op: 'flushChain', chain: name });
+      if (rules.length > 0) out.push({ op: 'addRules', chain: name, rules });
     }
   }
 
   /**
-   * The transaction text, or several when it writes more than `chunkRules` rules. The kernel checks every rule's
+   * The transaction, or several when it writes more than `chunkRules` rules. The kernel checks every rule's
    * anonymous set against the whole pending transaction, so one transaction grows quadratically (10k Services ×
    * 2 endpoints: ~30 s of kernel time in one, a few seconds in chunks). Chunks stay safe for traffic: new chains are
    * created first and only referenced once the last chunk adds the map elements; a rewritten chain is flushed
    * and refilled within one chunk; stale chains are flushed with the elements that pointed to them.
    */
-  texts(head: readonly string[] = [], chunkRules = Infinity): string[] {
+  transactions(head: readonly string[] = [], chunkRules = Infinity): NftOp[][] {
     this.stats.elementsAdded = this.elemAdds.length;
     this.stats.elementsDeleted = this.elemDeletes.length;
-    const first: string[] = [...head, ...this.staleDeletes, ...this.addChains];
-    const tail: string[] = [...this.flushes, ...this.setDeletes, ...this.addSets];
-    elementStatements('delete', this.elemDeletes, tail);
+    const first: NftOp[] = [];
+    if (head.length > 0) first.push({ op: 'setup', lines: head });
+    for (const c of this.staleDeletes) first.push({ op: 'deleteChain', chain: c });
+    for (const c of this.addChains) first.push({ op: 'addChain', chain: c });
+    const flushes: NftOp[] = this.flushes.map((c) => ({ op: 'flushChain', chain: c }));
+    const addSets: NftOp[] = this.addSets.map((set) => ({ op: 'addSet', set }));
+    const elemDeletes: NftOp[] = this.elemDeletes.length > 0 ? [{ op: 'elements', add: false, elements: this.elemDeletes }] : [];
+    const elemAdds: NftOp[] = this.elemAdds.length > 0 ? [{ op: 'elements', add: true, elements: this.elemAdds }] : [];
     // A set deleted for recreation is still referenced until its chains are rewritten: keep that in one transaction.
     if (this.stats.rulesWritten <= chunkRules || this.setDeletes.length > 0) {
       // One transaction, in dependency order: chains, flushes, set changes, element deletes, rules, element adds.
       const out = [...first];
-      for (const [flush, name] of this.blocks) if (flush) out.push(`flush chain ${T} ${name}`);
-      out.push(...tail);
-      for (const [, name, rules] of this.blocks) for (const r of rules) out.push(`add rule ${T} ${name} ${r}`);
-      elementStatements('add', this.elemAdds, out);
-      return out.length > 0 ? [out.join('\n') + '\n'] : [];
+      for (const [flush, name] of this.blocks) if (flush) out.push({ op: 'flushChain', chain: name });
+      out.push(...flushes, ...this.setDeletes.map((set): NftOp => ({ op: 'deleteSet', set })), ...addSets, ...elemDeletes);
+      for (const [, name, rules] of this.blocks) if (rules.length > 0) out.push({ op: 'addRules', chain: name, rules });
+      out.push(...elemAdds);
+      return out.length > 0 ? [out] : [];
     }
     // Affinity sets first too: rules in the chunks refer to them.
-    const texts: string[] = [[...first, ...this.addSets].join('\n') + '\n'];
+    const txs: NftOp[][] = [[...first, ...addSets]];
     let start = 0;
     let count = 0;
     for (let i = 0; i < this.blocks.length; i++) {
       count += this.blocks[i]![2].length;
       if (count >= chunkRules || i === this.blocks.length - 1) {
-        const out: string[] = [];
-        this.blockLines(start, i + 1, out);
-        texts.push(out.join('\n') + '\n');
+        const out: NftOp[] = [];
+        this.blockOps(start, i + 1, out);
+        txs.push(out);
         start = i + 1;
         count = 0;
       }
     }
-    const last = [...this.flushes];
-    elementStatements('delete', this.elemDeletes, last);
-    elementStatements('add', this.elemAdds, last);
-    if (last.length > 0) texts.push(last.join('\n') + '\n');
-    return texts;
+    const last = [...flushes, ...elemDeletes, ...elemAdds];
+    if (last.length > 0) txs.push(last);
+    return txs;
   }
+}
+
+function planOf(txs: NftOp[][], stats: NftStats, commit: () => void): NftPlan {
+  const texts = txs.map(opsText).filter((t) => t !== '');
+  return { text: texts.join(''), texts, transactions: txs, stats, commit };
 }
 
 /** A rule as nft lists it: an anonymous set of one element is printed without braces. */
@@ -163,7 +222,7 @@ function staleReady(state: NftState, now: number, delayMs: number, keep: (chain:
   const deleted: string[] = [];
   for (const [chain, at] of state.stale) {
     if (at > now - delayMs || keep(chain)) continue;
-    tx.staleDeletes.push(`delete chain ${T} ${chain}`);
+    tx.staleDeletes.push(chain);
     tx.stats.staleChainsDeleted++;
     deleted.push(chain);
   }
@@ -216,7 +275,7 @@ export function planPartial(state: NftState, changes: ReadonlyMap<string, readon
   const flushed: string[] = [];
   for (const c of oldChains) {
     if (nextChains.has(c)) continue;
-    tx.flushes.push(`flush chain ${T} ${c}`);
+    tx.flushes.push(c);
     tx.stats.chainsDeleted++;
     flushed.push(c);
   }
@@ -224,13 +283,13 @@ export function planPartial(state: NftState, changes: ReadonlyMap<string, readon
   for (const s of oldSets) {
     const n = nextSets.get(s);
     if (n && n.timeoutSeconds === state.affinity.get(s)) continue;
-    tx.setDeletes.push(`delete set ${T} ${s}`);
+    tx.setDeletes.push(s);
     tx.stats.setsDeleted++;
     if (!n) deletedSets.push(s);
   }
   for (const [name, s] of nextSets) {
     if (state.affinity.get(name) === s.timeoutSeconds) continue;
-    tx.addSets.push(affinitySetStatement(s));
+    tx.addSets.push(s);
     tx.stats.setsAdded++;
   }
   const elementUpdates: [string, NftElement | undefined][] = [];
@@ -243,37 +302,31 @@ export function planPartial(state: NftState, changes: ReadonlyMap<string, readon
     elementUpdates.push([k, want]);
   }
   const staleDeleted = staleReady(state, now, staleDelayMs, (c) => nextChains.has(c), tx);
-  const texts = tx.texts();
-  return {
-    text: texts.join(''),
-    texts,
-    stats: tx.stats,
-    commit() {
-      for (const c of staleDeleted) state.stale.delete(c);
-      for (const c of flushed) {
-        state.chains.delete(c);
-        state.stale.set(c, now);
-      }
-      for (const [c, content] of nextChains) {
-        state.chains.set(c, content);
-        state.stale.delete(c);
-      }
-      for (const s of deletedSets) state.affinity.delete(s);
-      for (const [name, s] of nextSets) state.affinity.set(name, s.timeoutSeconds);
-      for (const [k, owners] of touched) {
-        if (owners.size > 0) state.owners.set(k, owners);
-        else state.owners.delete(k);
-      }
-      for (const [k, e] of elementUpdates) {
-        if (e) state.elements.set(k, e);
-        else state.elements.delete(k);
-      }
-      for (const [name, next] of changes) {
-        if (next.length > 0) state.services.set(name, next);
-        else state.services.delete(name);
-      }
-    },
-  };
+  return planOf(tx.transactions(), tx.stats, () => {
+    for (const c of staleDeleted) state.stale.delete(c);
+    for (const c of flushed) {
+      state.chains.delete(c);
+      state.stale.set(c, now);
+    }
+    for (const [c, content] of nextChains) {
+      state.chains.set(c, content);
+      state.stale.delete(c);
+    }
+    for (const s of deletedSets) state.affinity.delete(s);
+    for (const [name, s] of nextSets) state.affinity.set(name, s.timeoutSeconds);
+    for (const [k, owners] of touched) {
+      if (owners.size > 0) state.owners.set(k, owners);
+      else state.owners.delete(k);
+    }
+    for (const [k, e] of elementUpdates) {
+      if (e) state.elements.set(k, e);
+      else state.elements.delete(k);
+    }
+    for (const [name, next] of changes) {
+      if (next.length > 0) state.services.set(name, next);
+      else state.services.delete(name);
+    }
+  });
 }
 
 /**
@@ -317,11 +370,11 @@ export function planFull(opts: {
         affinity.set(s.name, s.timeoutSeconds);
         const o = observed.sets.get(s.name);
         if (o && o.timeoutSeconds !== s.timeoutSeconds) {
-          tx.setDeletes.push(`delete set ${T} ${s.name}`);
+          tx.setDeletes.push(s.name);
           tx.stats.setsDeleted++;
         }
         if (!o || o.timeoutSeconds !== s.timeoutSeconds) {
-          tx.addSets.push(affinitySetStatement(s));
+          tx.addSets.push(s);
           tx.stats.setsAdded++;
         }
       }
@@ -345,19 +398,19 @@ export function planFull(opts: {
     if (!isServiceObjectName(name) || chains.has(name)) continue;
     const since = state.stale.get(name);
     if (o.rules.length === 0 && since !== undefined && since <= now - delay) {
-      tx.staleDeletes.push(`delete chain ${T} ${name}`);
+      tx.staleDeletes.push(name);
       tx.stats.staleChainsDeleted++;
       continue;
     }
     if (o.rules.length > 0) {
-      tx.flushes.push(`flush chain ${T} ${name}`);
+      tx.flushes.push(name);
       tx.stats.chainsDeleted++;
     }
     stale.set(name, o.rules.length > 0 || since === undefined ? now : since);
   }
   for (const name of observed.sets.keys()) {
     if (!isServiceObjectName(name) || affinity.has(name)) continue;
-    tx.setDeletes.push(`delete set ${T} ${name}`);
+    tx.setDeletes.push(name);
     tx.stats.setsDeleted++;
   }
   const elements = new Map<string, NftElement>();
@@ -374,18 +427,12 @@ export function planFull(opts: {
     const o = observed.sets.get(e.set)?.elements.get(e.key);
     if (o === undefined || o !== e.value) tx.elemAdds.push(e);
   }
-  const texts = tx.texts(head, opts.chunkRules ?? 5000);
-  return {
-    text: texts.join(''),
-    texts,
-    stats: tx.stats,
-    commit() {
-      state.services = new Map(all);
-      state.chains = chains;
-      state.owners = owners;
-      state.elements = elements;
-      state.affinity = affinity;
-      state.stale = stale;
-    },
-  };
+  return planOf(tx.transactions(head, opts.chunkRules ?? 5000), tx.stats, () => {
+    state.services = new Map(all);
+    state.chains = chains;
+    state.owners = owners;
+    state.elements = elements;
+    state.affinity = affinity;
+    state.stale = stale;
+  });
 }

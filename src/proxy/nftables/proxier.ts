@@ -1,12 +1,18 @@
 // The service proxy in nftables mode (`--proxy-mode nftables`): informer events → the same change trackers as the
-// iptables mode → (rate-limited) sync → one `nft -f -` transaction into berth's own `ip kube-proxy` table.
+// iptables mode → (rate-limited) sync → one nf_tables transaction into berth's own `ip kube-proxy` table, sent as
+// netlink messages (netlink/: encoded here, moved by a small python3 helper) or, without python3, as `nft -f -`.
+// The fixed setup is always written with nft.
 //
 // The committed state is kept in memory (NftState), so a partial sync writes only the changed Services' chains
 // and map elements and never lists the table. A full sync (the first, the periodic one every fullSyncPeriodMs,
-// after the canary chain vanished, after a failure or a change of node/config) lists the table once and
-// fixes what differs. Pending changes are cleared only after the transaction succeeded; a failed partial sync
-// falls back to a full one at once. Behaviour follows upstream pkg/proxy/nftables/proxier.go, which does not
-// serve NodePorts on 127.0.0.0/8 (no route_localnet): neither does berth in this mode.
+// after the canary chain vanished, after a failure or a change of node/config) first asks the kernel for the
+// ruleset generation: when it is the one berth's own last commit produced, and every commit since berth last
+// listed the table was berth's own (each netlink commit echoes its generation; an nft write is bracketed by two
+// reads), nothing else has touched nf_tables in this namespace, so the table is what NftState says and the full
+// sync only writes what differs from it — no listing, no nft. Otherwise it lists the table once and fixes what
+// differs. Pending changes are cleared only after the transaction succeeded; a failed partial sync falls back to
+// a full one at once. Behaviour follows upstream pkg/proxy/nftables/proxier.go, which does not serve NodePorts on
+// 127.0.0.0/8 (no route_localnet): neither does berth in this mode.
 import { errorMessage } from '../../lib/index.ts';
 import { ServiceBuildCache } from '../build-cache.ts';
 import { ProxyFrontend, type ProxyModeOptions } from '../frontend.ts';
@@ -16,9 +22,17 @@ import { SYSCTL_BRIDGE_NF_CALL_IPTABLES, SYSCTL_IP_FORWARD, ensureSysctls } from
 import { type NftExecutor, NftError } from './executor.ts';
 import { parseNftTable } from './listing.ts';
 import { CANARY_CHAIN, NftNamer } from './names.ts';
-import { type NftStats, NftState, planFull, planPartial } from './plan.ts';
+import type { NftNetlink } from './netlink/client.ts';
+import { encodeOps } from './netlink/ops.ts';
+import { NetlinkUnavailableError } from './netlink/transport.ts';
+import { type NftOp, type NftStats, NftState, opsText, planFull, planPartial } from './plan.ts';
 import type { PortChange } from '../types.ts';
 import { type NftContext, type NftServicePort, buildNftServicePort } from './ruleset.ts';
+
+/** The generation after `g` (the kernel skips 0 when the u32 wraps). */
+function nextGeneration(g: number): number {
+  return g >= 0xffffffff ? 1 : g + 1;
+}
 
 export type NftProxyOptions = ProxyModeOptions<NftExecutor, NftStats>;
 export type NftSyncReport = ProxySyncReport<NftStats>;
@@ -28,6 +42,16 @@ export class NftablesProxy extends ProxyFrontend<NftExecutor, NftStats, NftConte
   private readonly state = new NftState();
   private readonly cache = new ServiceBuildCache({ services: this.serviceTracker, endpoints: this.endpointsTracker, buildPort: buildNftServicePort });
   private recreatedBaseChains = false;
+  private nl: NftNetlink | undefined;
+  /**
+   * The ruleset generation berth's last commit produced, while every generation since the table was last listed
+   * was berth's own commit; undefined when that chain is broken (someone else committed, a write failed, no netlink).
+   */
+  private trustedGeneration: number | undefined;
+  private lastTransport: 'netlink' | 'nft' | 'none' = 'none';
+  private netlinkFallbackLogged = false;
+  private readonly writes = { netlink: 0, nft: 0, setup: 0 };
+  private basis: 'generation' | 'listing' | 'none' = 'none';
 
   constructor(opts: NftProxyOptions) {
     super(opts, {
@@ -66,8 +90,10 @@ export class NftablesProxy extends ProxyFrontend<NftExecutor, NftStats, NftConte
     } catch (err: unknown) {
       this.log.warn({ err: errorMessage(err) }, 'cannot read nft version');
     }
+    this.nl = await this.executor.netlink?.();
+    if (!this.nl && this.executor.netlink) this.log.warn({ reason: this.executor.netlinkUnavailable }, 'nftables netlink path unavailable, writing rules with nft');
     this.log.info(
-      { mode: 'nftables', nft: version, minSyncPeriodMs: this.cfg.minSyncPeriodMs, syncPeriodMs: this.cfg.syncPeriodMs, localhostNodePorts: false },
+      { mode: 'nftables', nft: version, transport: this.nl ? 'netlink' : 'nft', minSyncPeriodMs: this.cfg.minSyncPeriodMs, syncPeriodMs: this.cfg.syncPeriodMs, localhostNodePorts: false },
       'service proxy starting',
     );
     this.startLoop();
@@ -76,6 +102,30 @@ export class NftablesProxy extends ProxyFrontend<NftExecutor, NftStats, NftConte
   /** Forces the next sync to be full (tests, benchmarks). */
   requestFullSync(): void {
     this.markFullSync();
+  }
+
+  /** Which transport the last sync wrote with ('none': it wrote nothing). */
+  get transport(): 'netlink' | 'nft' | 'none' {
+    return this.lastTransport;
+  }
+
+  /**
+   * What the last full sync compared against: 'generation' (the kernel's generation proved the table is what berth
+   * committed; nothing was listed) or 'listing' (`nft list table`).
+   */
+  get fullSyncBasis(): 'generation' | 'listing' | 'none' {
+    return this.basis;
+  }
+
+  /** Transactions written so far: per-service ones through netlink or nft, and fixed setups (always nft). */
+  get transactionCounts(): { netlink: number; nft: number; setup: number } {
+    return { ...this.writes };
+  }
+
+  /** Stops the loop, then the netlink helper. */
+  override async stop(): Promise<void> {
+    await super.stop();
+    this.executor.close?.();
   }
 
   protected override appliedFigures(): AppliedFigures {
@@ -127,21 +177,109 @@ export class NftablesProxy extends ProxyFrontend<NftExecutor, NftStats, NftConte
     const plan = planPartial(this.state, next, this.clock.now());
     report.buildMs = performance.now() - tb;
     report.stats = plan.stats;
-    report.kind = plan.text ? 'partial' : 'noop';
-    if (plan.text) {
+    report.kind = plan.transactions.length > 0 ? 'partial' : 'noop';
+    this.lastTransport = 'none';
+    if (plan.transactions.length > 0) {
       const tr = performance.now();
-      report.restoreBytes = plan.text.length;
-      await this.executor.apply(plan.text, signal);
+      report.restoreBytes = await this.applyTransactions(plan.transactions, signal);
       report.restoreMs = performance.now() - tr;
     }
     plan.commit();
     return changes;
   }
 
+  /**
+   * Writes transactions in order: netlink when it is up and the steps are in the encoder's vocabulary, nft
+   * otherwise (and always for the fixed setup, as a transaction of its own ahead of the rest). Keeps the generation
+   * chain (trustedGeneration) intact only while each commit is the one right after the last. Returns the bytes sent.
+   */
+  private async applyTransactions(txs: readonly NftOp[][], signal: AbortSignal): Promise<number> {
+    let bytes = 0;
+    try {
+      for (const ops of txs) {
+        let rest = ops;
+        if (this.nl && ops[0]?.op === 'setup') {
+          const text = opsText([ops[0]]);
+          bytes += text.length;
+          await this.applyText(text, signal);
+          this.writes.setup++;
+          rest = ops.slice(1);
+        }
+        if (rest.length === 0) continue;
+        if (this.nl) {
+          const r = encodeOps(rest, this.nl.newBatch());
+          if ('batch' in r) {
+            if (!r.batch) continue;
+            bytes += r.batch.bytes.length;
+            const { generation } = await this.nl.commit(r.batch, signal);
+            this.chainGeneration(generation);
+            this.lastTransport = 'netlink';
+            this.writes.netlink++;
+            continue;
+          }
+          if (!this.netlinkFallbackLogged) {
+            this.netlinkFallbackLogged = true;
+            this.log.warn({ unsupported: r.unsupported }, 'nftables netlink encoder cannot write a rule, writing that transaction with nft');
+          }
+        }
+        const text = opsText(rest);
+        bytes += text.length;
+        await this.applyText(text, signal);
+        this.writes.nft++;
+      }
+    } catch (err: unknown) {
+      this.trustedGeneration = undefined;
+      this.dropNetlinkIfGone(err);
+      throw err;
+    }
+    return bytes;
+  }
+
+  /** The helper can no longer be started (python3 removed under a running berth): later syncs write with nft. */
+  private dropNetlinkIfGone(err: unknown): void {
+    if (!(err instanceof NetlinkUnavailableError) || !this.nl) return;
+    this.nl = undefined;
+    this.log.warn({ err: errorMessage(err) }, 'nftables netlink path unavailable, writing rules with nft');
+  }
+
+  /** One `nft -f` transaction, bracketed by two generation reads when netlink is up (see trustedGeneration). */
+  private async applyText(text: string, signal: AbortSignal): Promise<void> {
+    const before = this.nl ? await this.nl.generation(signal) : undefined;
+    await this.executor.apply(text, signal);
+    if (this.lastTransport !== 'netlink') this.lastTransport = 'nft';
+    if (!this.nl || before === undefined || before !== this.trustedGeneration) {
+      this.trustedGeneration = undefined;
+      return;
+    }
+    const after = await this.nl.generation(signal);
+    this.chainGeneration(after);
+  }
+
+  private chainGeneration(generation: number | undefined): void {
+    const prev = this.trustedGeneration;
+    this.trustedGeneration = prev !== undefined && generation !== undefined && generation === nextGeneration(prev) ? generation : undefined;
+  }
+
   protected override async fullSync(dirty: ReadonlySet<string>, ctx: NftContext, ctxKey: string, report: NftSyncReport, signal: AbortSignal): Promise<PortChange<NftServicePort>[]> {
     report.kind = 'full';
+    this.lastTransport = 'none';
     const ts = performance.now();
+    let generation: number | undefined;
+    try {
+      generation = this.nl ? await this.nl.generation(signal) : undefined;
+    } catch (err: unknown) {
+      this.dropNetlinkIfGone(err);
+      throw err;
+    }
+    if (generation !== undefined && generation === this.trustedGeneration && ctxKey === this.appliedContextKey && this.lastFullSyncAt !== 0) {
+      report.saveMs = performance.now() - ts;
+      this.basis = 'generation';
+      return this.verifiedFullSync(dirty, ctx, ctxKey, report, signal);
+    }
+    this.basis = 'listing';
     const observed = parseNftTable(await this.executor.listTable(signal));
+    // The listing reflects generation `generation` only if nobody committed while nft read it.
+    this.trustedGeneration = this.nl && generation !== undefined && (await this.nl.generation(signal)) === generation ? generation : undefined;
     report.saveMs = performance.now() - ts;
     const tb = performance.now();
     if (this.namer.size > 4 * (this.serviceTracker.size + this.endpointsTracker.totalEndpoints) + 1024) this.namer.clear();
@@ -150,8 +288,7 @@ export class NftablesProxy extends ProxyFrontend<NftExecutor, NftStats, NftConte
     report.buildMs = performance.now() - tb;
     report.stats = plan.stats;
     const tr = performance.now();
-    report.restoreBytes = plan.text.length;
-    for (const text of plan.texts) await this.executor.apply(text, signal);
+    report.restoreBytes = await this.applyTransactions(plan.transactions, signal);
     report.restoreMs = performance.now() - tr;
     const changes: PortChange<NftServicePort>[] = [];
     if (this.lastFullSyncAt !== 0) for (const name of dirty) changes.push({ prev: this.state.services.get(name) ?? [], next: all.get(name) ?? [] });
@@ -160,10 +297,35 @@ export class NftablesProxy extends ProxyFrontend<NftExecutor, NftStats, NftConte
     return changes;
   }
 
+  /**
+   * A full sync when the generation proves the table is what NftState holds: every Service is rebuilt (from the
+   * build cache) and compared with the committed state; only what differs is written, as a partial sync would.
+   */
+  private async verifiedFullSync(dirty: ReadonlySet<string>, ctx: NftContext, ctxKey: string, report: NftSyncReport, signal: AbortSignal): Promise<PortChange<NftServicePort>[]> {
+    const tb = performance.now();
+    const all = this.cache.all(ctx, ctxKey);
+    const next = new Map<string, readonly NftServicePort[]>();
+    for (const [name, ports] of all) if (this.state.services.get(name) !== ports) next.set(name, ports);
+    for (const name of this.state.services.keys()) if (!all.has(name)) next.set(name, []);
+    const changes: PortChange<NftServicePort>[] = [];
+    for (const name of dirty) changes.push({ prev: this.state.services.get(name) ?? [], next: all.get(name) ?? [] });
+    const plan = planPartial(this.state, next, this.clock.now());
+    report.buildMs = performance.now() - tb;
+    report.stats = plan.stats;
+    if (plan.transactions.length > 0) {
+      const tr = performance.now();
+      report.restoreBytes = await this.applyTransactions(plan.transactions, signal);
+      report.restoreMs = performance.now() - tr;
+    }
+    plan.commit();
+    return changes;
+  }
+
   protected override logSynced(report: NftSyncReport): void {
     this.log[report.kind === 'full' ? 'info' : 'debug'](
       {
         kind: report.kind,
+        transport: this.lastTransport,
         durationMs: Math.round(report.durationMs),
         listMs: Math.round(report.saveMs),
         nftMs: Math.round(report.restoreMs),

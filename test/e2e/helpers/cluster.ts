@@ -4,6 +4,7 @@
 // never pass by skipping; the policy lives in test/helpers/require.ts).
 import { spawn } from 'node:child_process';
 import { readFileSync, existsSync } from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
@@ -230,10 +231,28 @@ export function waitReadyEndpoints(ns: string, service: string, n: number, timeo
   );
 }
 
-/** GET `url` (2 s timeout) and return the body, trimmed. */
-export async function getText(url: string): Promise<string> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-  return (await res.text()).trim();
+/**
+ * GET `url` (2 s timeout) on a connection of its own and return the body, trimmed; rejects on a status other than
+ * 2xx. A new connection per request matters for Service traffic: fetch's keep-alive pool would send every later
+ * request over a connection opened before the proxy's rules were in (not DNATed, so it went out the default route
+ * to whatever answers there), and the spread over endpoints would never be seen.
+ */
+export function getText(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false, timeout: 2000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const code = res.statusCode ?? 0;
+        if (code < 200 || code > 299) reject(new Error(`GET ${url}: HTTP ${code}: ${body.trim().slice(0, 200)}`));
+        else resolve(body.trim());
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer in 2 s`)));
+    req.on('error', reject);
+  });
 }
 
 /** Polls `url` (10 requests a round) until every one of `names` has answered; returns every answer seen. */

@@ -4,8 +4,8 @@
 import type { Container, Pod, PodSpec } from 'kubernetes-types/core/v1';
 import type { ContainerState, ContainerStatus, PodSandboxStatus } from '../../../src/cri/index.ts';
 import { A, L } from '../../../src/cri/index.ts';
-import { newestFirst, type ObservedPod } from '../../../src/kubelet/observed.ts';
-import { containerHash } from '../../../src/kubelet/pod-actions.ts';
+import { newestFirst, type ObservedPod } from '../../../src/kubelet/pod/observed.ts';
+import { containerHash } from '../../../src/kubelet/pod/pod-actions.ts';
 
 export const POD_UID = 'uid-1';
 export const SANDBOX_ID = 'sb-0';

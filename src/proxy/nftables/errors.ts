@@ -1,0 +1,8 @@
+// The nftables mode's write error, shared by the nft text path (executor.ts) and the netlink path (netlink/).
+import { InputRejectedError } from '../exec.ts';
+
+/**
+ * nft or the kernel rejected a transaction. Text path: `line` is 1-based in the input and `context` holds the lines
+ * around it. Netlink path: `line` is undefined and `context` holds the nft statements of the rejected messages.
+ */
+export class NftError extends InputRejectedError {}
