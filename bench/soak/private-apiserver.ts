@@ -11,7 +11,7 @@ import { REPO } from '../../test/helpers/berth.ts';
 import { paths as rigPaths } from '../../test/e2e/helpers/cluster.ts';
 import { KubeClient, loadClientConfig } from '../../src/kube/index.ts';
 import { createLogger } from '../../src/lib/index.ts';
-import { sleep } from './common.ts';
+import { fileLock, sleep } from './common.ts';
 
 export interface PrivateApiServerOptions {
   /** The node identity berth runs as (token kubeconfig `<dir>/<node>.kubeconfig`). */
@@ -45,24 +45,6 @@ function portFree(port: number): Promise<boolean> {
   });
 }
 
-/**
- * Holds `file` with flock(1) until the returned release() is called or this process dies (the holder reads our pipe
- * and exits at its end of file). Undefined when another process holds it.
- */
-async function holdLock(file: string): Promise<(() => Promise<void>) | undefined> {
-  const child = spawn('flock', ['-n', file, '-c', 'echo locked; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'ignore'] });
-  const got = await new Promise<boolean>((resolve) => {
-    child.stdout!.on('data', (c: Buffer) => c.toString().includes('locked') && resolve(true));
-    child.on('exit', () => resolve(false));
-  });
-  if (!got) return undefined;
-  return async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const gone = new Promise((r) => child.once('exit', r));
-    child.stdin!.end();
-    await gone;
-  };
-}
 
 /** True while /proc/<pid> exists and is not a zombie. */
 function processAlive(pid: number): boolean {
@@ -158,7 +140,7 @@ export class PrivateApiServer {
    * + kube-apiserver (PKI, tokens, kubeconfigs by apiserver.sh). Fails when a port is taken by something else.
    */
   async start(): Promise<void> {
-    const release = await holdLock(LOCK);
+    const release = await fileLock(LOCK, 0);
     if (!release) throw new Error(`${LOCK} is held: another run uses the private API server`);
     // What a run that died without its teardown left behind (no run holds the lock).
     if (existsSync(this.dir)) await this.teardown();
@@ -202,7 +184,7 @@ export class PrivateApiServer {
    * afterAll after a timeout). Never throws.
    */
   async stop(): Promise<void> {
-    const release = this.release ?? (await holdLock(LOCK));
+    const release = this.release ?? (await fileLock(LOCK, 0));
     this.release = undefined;
     started.delete(this);
     if (!release) return; // another run owns it

@@ -18,7 +18,7 @@
 // restartCount 0. The floor: a `docker ps -a` of the node's objects plus an inspect of each (8 at a time, as berth's
 // relist), measured right before each kill. At `readoptAt` pods berth is killed `readoptSamples` times and the bound
 // applies to the median (single samples on this shared 2-core host swing 1.2–3.1 s with the load).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Pod } from 'kubernetes-types/core/v1';
@@ -33,6 +33,7 @@ import {
   paths,
   docker,
   dockerObjects,
+  fileLock,
   killHard,
   listPods,
   mib,
@@ -95,21 +96,6 @@ function bundledNode(node: string, entry: string, extra: string[]): BerthProcess
   return b;
 }
 
-/** Holds `file` (flock) until release() or this process's end; undefined when not free within `waitSeconds`. */
-async function flockHold(file: string, waitSeconds: number): Promise<(() => Promise<void>) | undefined> {
-  const child: ChildProcess = spawn('flock', ['-w', String(waitSeconds), file, '-c', 'echo locked; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'ignore'] });
-  const got = await new Promise<boolean>((resolve) => {
-    child.stdout!.on('data', (c: Buffer) => c.toString().includes('locked') && resolve(true));
-    child.on('exit', () => resolve(false));
-  });
-  if (!got) return undefined;
-  return async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const gone = new Promise((r) => child.once('exit', r));
-    child.stdin!.end();
-    await gone;
-  };
-}
 
 /** utime + stime of a process in seconds (/proc/<pid>/stat; USER_HZ is 100 on Linux). */
 function cpuSeconds(pid: number): number {
@@ -243,7 +229,7 @@ export async function scale(o: ScaleOptions): Promise<ScenarioResult> {
   const NODE = o.node ?? DEFAULT_NODE;
   const LOCK = lockFile(NODE);
   const figures: Record<string, unknown> = { node: NODE, pods: o.pods, readoptAt: o.readoptAt, readoptBoundMs: o.readoptBoundMs };
-  const release = await flockHold(LOCK, o.lockWaitSeconds ?? 600);
+  const release = await fileLock(LOCK, o.lockWaitSeconds ?? 600);
   if (!release) return { scenario: '6-scale', pass: false, failures: [`${LOCK} not free within ${o.lockWaitSeconds ?? 600} s`], figures };
   const admin = await adminClient();
   const ns = `soak-scale-${Date.now().toString(36)}`;

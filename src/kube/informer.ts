@@ -220,6 +220,8 @@ export class Informer<T extends KubeObject> {
   private async run(): Promise<void> {
     const stop = this.stopController.signal;
     let needList = true;
+    // The next watch starts from the version a list gave just before (the list-loop guard below needs to know).
+    let fromFreshList = false;
     while (!stop.aborted) {
       let stage: 'list' | 'watch' = 'list';
       try {
@@ -227,9 +229,12 @@ export class Informer<T extends KubeObject> {
           await this.listAndReplace(stop);
           needList = false;
           this.retry.reset();
+          fromFreshList = true;
         }
         stage = 'watch';
         const startedAt = this.clock.now();
+        const fresh = fromFreshList;
+        fromFreshList = false;
         const { outcome, events } = await this.watchOnce(stop);
         if (outcome === 'stopped') break;
         if (outcome === 'gone') {
@@ -238,8 +243,9 @@ export class Informer<T extends KubeObject> {
           this.rvUnavailable = true;
           needList = true;
           this.log.info({ resourceVersion: this.rv }, 'watch expired (410); relisting');
-          // A fresh list answered by an instant 410 again must not turn into a list loop.
-          if (events <= 1 && this.clock.now() - startedAt < 1000) await this.backoff(new Error('watch expired at once'), stage);
+          // A fresh list answered by an instant 410 again must not turn into a list loop. A 410 on a watch from an older
+          // version (the first one after an outage) relists at once: the outage's back-off is not paid a second time.
+          if (fresh && events <= 1 && this.clock.now() - startedAt < 1000) await this.backoff(new Error('watch expired at once'), stage);
           continue;
         }
         if (outcome === 'relist') {

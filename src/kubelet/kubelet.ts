@@ -496,6 +496,9 @@ export class Kubelet {
     if (!this.deadlineExceeded.has(uid)) {
       this.deadlineExceeded.add(uid);
       this.recorder.event(podObjectRef(pod), 'Normal', DEADLINE_REASON, DEADLINE_MESSAGE);
+      // As upstream (the active-deadline handler makes generateAPIPodStatus report Failed, then syncPod kills): the
+      // pod reads Failed / DeadlineExceeded at once, not only after its containers' grace period has run out.
+      this.statusFor(pod, seen, reasons, source);
     }
     if (await this.killIfRunning(pod, w, seen, log)) return false;
     this.probes.removePod(uid);

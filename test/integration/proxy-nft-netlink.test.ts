@@ -5,12 +5,16 @@
 //   - partial syncs go through netlink only, and stale chains are flushed, then deleted a sync later;
 //   - the generation check: a full resync with nothing changed lists nothing and writes nothing; a foreign commit
 //     makes the next one list the table;
-//   - a rejected batch names the statement that failed; without python3 the proxy writes through nft, saying so once.
+//   - a rejected batch names the statement that failed; a concrete anonymous-set name already in the table is
+//     refused (EEXIST) and the client moves on to fresh names; without python3 the proxy writes through nft, saying so once.
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger, silentLogger } from '../../src/lib/index.ts';
 import { CommandNftExecutor, NftablesProxy, NftError, resolveProxyConfig } from '../../src/proxy/index.ts';
+import { AnonSetNameClashError } from '../../src/proxy/nftables/errors.ts';
 import { NftNetlink } from '../../src/proxy/nftables/netlink/client.ts';
+import { NFT_MSG_NEWSET, NftBatch, nftType } from '../../src/proxy/nftables/netlink/encode.ts';
+import { messageAttrs, splitMessages } from '../../src/proxy/nftables/netlink/nlmsg.ts';
 import { NetlinkTransport } from '../../src/proxy/nftables/netlink/transport.ts';
 import { Netns, destroyAll } from './helpers/netns.ts';
 import { service, slice } from '../unit/proxy-fixtures.ts';
@@ -104,6 +108,8 @@ describe('nftables mode through netlink (real kernel, real nft)', () => {
       expect(listing).toContain('numgen random mod 3 vmap {');
       expect(listing).toContain('ip saddr != { 10.77.0.2, 192.168.0.0/23 } drop');
       expect(listing).toContain('update @affinity-');
+      // The anonymous sets carry berth's concrete names in the kernel, yet list inline like nft's own.
+      expect(listing).not.toMatch(/__(map|set)/);
 
       // Partial syncs: a scaled Service and a deleted one, through netlink only.
       proxy.onEndpointSliceUpdate(undefined, slice('default', 'web', 'web-1', [{ name: 'http', port: 8080 }], [{ ip: '10.244.1.2' }, { ip: '10.244.1.20' }]));
@@ -179,6 +185,37 @@ describe('nftables mode through netlink (real kernel, real nft)', () => {
       expect((await ns.exec(['nft', 'list', 'table', 'ip', 'kube-proxy'])).stdout).not.toContain('chain b');
       expect(await nl.chainExists('a')).toBe(true);
       expect(await nl.chainExists('b')).toBe(false);
+    } finally {
+      transport.close();
+    }
+  });
+
+  it('a concrete anonymous-set name already in the table fails with EEXIST; the client moves on to fresh names', async () => {
+    const ns = await Netns.create('nlclash');
+    await ns.exec(['nft', 'add table ip kube-proxy; add chain ip kube-proxy a; add chain ip kube-proxy b; add chain ip kube-proxy svc']);
+    const transport = new NetlinkTransport({ netns: ns.name });
+    const nl = new NftNetlink(transport, { concreteAnonNames: true });
+    const vmap = 'numgen random mod 2 vmap { 0 : goto a, 1 : goto b }';
+    try {
+      const b1 = nl.newBatch();
+      b1.addRule('svc', vmap);
+      const first = b1.finish()!;
+      await nl.commit(first);
+      // A writer that reuses those names (same prefix and counter: a clock set back) collides with the set in place.
+      const name = splitMessages(first.bytes).find((m) => m.type === nftType(NFT_MSG_NEWSET))!;
+      const taken = messageAttrs(name).get(2)!.toString('latin1').replace(/\0$/, '');
+      const m = /^__map(.+x)(\d+)$/.exec(taken)!;
+      const forged = new NftBatch(first.nextSeq, { prefix: m[1]!, next: Number(m[2]) });
+      forged.addRule('svc', vmap);
+      const err = await nl.commit(forged.finish()!).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AnonSetNameClashError);
+      expect((err as NftError).context[0]).toMatch(/^EEXIST: add rule ip kube-proxy svc numgen/);
+      // The client's next batch uses fresh names and goes through; both rules list inline.
+      const b2 = nl.newBatch();
+      b2.addRule('svc', vmap);
+      await nl.commit(b2.finish()!);
+      const listing = (await ns.exec(['nft', 'list', 'chain', 'ip', 'kube-proxy', 'svc'])).stdout;
+      expect(listing.match(/numgen random mod 2 vmap \{ 0 : goto a, 1 : goto b \}/g)).toHaveLength(2);
     } finally {
       transport.close();
     }

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/lib/index.ts';
 import { NftError, resolveProxyConfig } from '../../src/proxy/index.ts';
+import { AnonSetNameClashError } from '../../src/proxy/nftables/errors.ts';
 import { NftNetlink } from '../../src/proxy/nftables/netlink/client.ts';
 import type { EncodedBatch } from '../../src/proxy/nftables/netlink/encode.ts';
 import { NetlinkTransport, NetlinkUnavailableError } from '../../src/proxy/nftables/netlink/transport.ts';
@@ -19,6 +20,9 @@ class FakeNetlink extends NftNetlink {
   /** Generations the next commit skips (another writer committing in between). */
   skipNext = 0;
   reject = false;
+  /** Commits still to refuse as if an anonymous-set name were taken; the refused batches. */
+  clash = 0;
+  clashed: EncodedBatch[] = [];
   gone = false;
   constructor() {
     super(new NetlinkTransport());
@@ -26,6 +30,11 @@ class FakeNetlink extends NftNetlink {
   override commit(batch: EncodedBatch): Promise<{ generation: number | undefined }> {
     if (this.gone) return Promise.reject(new NetlinkUnavailableError('python3 not found'));
     if (this.reject) return Promise.reject(new NftError('rejected by test', { line: undefined, context: ['x'], stderr: '' }));
+    if (this.clash > 0) {
+      this.clash--;
+      this.clashed.push(batch);
+      return Promise.reject(new AnonSetNameClashError('name taken', { line: undefined, context: ['EEXIST: add rule …'], stderr: '' }));
+    }
     this.commits.push(batch);
     this.gen += 1 + this.skipNext;
     this.skipNext = 0;
@@ -153,6 +162,27 @@ describe('nftables proxy: full syncs trusted by the ruleset generation', () => {
     expect(r.kind).toBe('full');
     expect(proxy.fullSyncBasis).toBe('listing');
     expect(r.stats?.elementsAdded).toBeGreaterThan(0);
+  });
+
+  it('an anonymous-set name taken in the kernel: the same steps are encoded again and committed once more', async () => {
+    const { nft, proxy } = await started();
+    const before = nft.nl.commits.length;
+    nft.nl.clash = 1;
+    proxy.onServiceAdd(svc(5));
+    proxy.onEndpointSliceAdd(eps(5, ['10.1.0.5', '10.1.0.6']));
+    const r = await proxy.syncNow();
+    expect(r).toMatchObject({ kind: 'partial' });
+    expect(r.fellBack).toBeFalsy();
+    expect(nft.nl.clashed).toHaveLength(1);
+    expect(nft.nl.commits.slice(before)).toHaveLength(1);
+    const retried = nft.nl.commits[before]!;
+    expect(retried).not.toBe(nft.nl.clashed[0]);
+    expect(retried.stats).toEqual(nft.nl.clashed[0]!.stats);
+    expect(proxy.transactionCounts.nft).toBe(0);
+    // A second clash in a row is an error like any other: the sync fails over to a listed full sync.
+    nft.nl.clash = 2;
+    proxy.onEndpointSliceUpdate(undefined, eps(5, ['10.1.0.7']));
+    expect(await proxy.syncNow()).toMatchObject({ fellBack: true });
   });
 
   it('when the helper can no longer be started, the proxy writes with nft from the fallback full sync on', async () => {

@@ -2,10 +2,14 @@
 // compiled by berth and decoded into libnftnl's debug form, equals what `nft --debug=netlink -f` printed for the
 // same text (captured below; test/integration/proxy-nft-netlink.test.ts compares with a live nft too). Set elements,
 // anonymous sets and the batch framing are checked byte for byte where nft's `--debug=mnl` showed them.
+import { constants } from 'node:os';
 import { describe, expect, it } from 'vitest';
+import { AnonSetNameClashError, NftError } from '../../src/proxy/nftables/errors.ts';
+import { NftNetlink, anonNamePrefix } from '../../src/proxy/nftables/netlink/client.ts';
+import type { NetlinkTransport } from '../../src/proxy/nftables/netlink/transport.ts';
 import { decodeData, dataWords, verdictText } from '../../src/proxy/nftables/netlink/expr.ts';
-import { NftBatch, compileRule, elementKeyBytes, nftType, NFT_MSG_NEWRULE, NFT_MSG_NEWSET, NFT_MSG_NEWSETELEM } from '../../src/proxy/nftables/netlink/encode.ts';
-import { attrMap, attrs, messageAttrs, splitMessages, NLM_F_ACK, NLM_F_ECHO, type NlMessage } from '../../src/proxy/nftables/netlink/nlmsg.ts';
+import { type EncodedBatch, NftBatch, compileRule, elementKeyBytes, nftType, NFT_MSG_NEWRULE, NFT_MSG_NEWSET, NFT_MSG_NEWSETELEM } from '../../src/proxy/nftables/netlink/encode.ts';
+import { attrMap, attrs, messageAttrs, splitMessages, NLM_F_ACK, NLM_F_ECHO, NLM_F_EXCL, type NlMessage } from '../../src/proxy/nftables/netlink/nlmsg.ts';
 import { NFT_BYTECODE, ruleBytecode } from './proxy-nft-bytecode-fixtures.ts';
 
 function encodeOne(fill: (b: NftBatch) => void): NlMessage[] {
@@ -124,5 +128,95 @@ describe('nftables netlink batch framing', () => {
 
   it('an empty batch is no batch', () => {
     expect(new NftBatch(1).finish()).toBeUndefined();
+  });
+});
+
+describe('nftables netlink encoder: concrete anonymous-set names', () => {
+  const vmap = (n: number): string => `numgen random mod 2 vmap { 0 : goto endpoint-${n}a, 1 : goto endpoint-${n}b }`;
+
+  it('names each anonymous set from the writer prefix, creates it exclusively, sends its elements by id only', () => {
+    const b = new NftBatch(1, { prefix: 'mikc3s1k0x', next: 7 });
+    b.addRule('svc-1', vmap(1));
+    b.addRule('svc-2', vmap(2));
+    b.addRule('fw', 'ip saddr != { 1.2.3.0/24 } drop');
+    const batch = b.finish()!;
+    const msgs = splitMessages(batch.bytes);
+    const sets = msgs.filter((m) => m.type === nftType(NFT_MSG_NEWSET));
+    expect(sets.map((m) => messageAttrs(m).get(2)!.toString('latin1'))).toEqual(['__mapmikc3s1k0x7\0', '__mapmikc3s1k0x8\0', '__setmikc3s1k0x9\0']);
+    for (const m of sets) {
+      expect(m.flags & NLM_F_EXCL).toBe(NLM_F_EXCL);
+      expect(batch.anonSetSeq(m.seq)).toBe(true);
+      // Still flagged anonymous (nft lists it inline) and constant.
+      expect(messageAttrs(m).get(3)!.readUInt32BE(0) & 0x3).toBe(0x3);
+    }
+    const elems = msgs.filter((m) => m.type === nftType(NFT_MSG_NEWSETELEM));
+    expect(elems.map((m) => [messageAttrs(m).has(2), messageAttrs(m).get(4)!.readUInt32BE(0)])).toEqual(sets.map((m) => [false, messageAttrs(m).get(10)!.readUInt32BE(0)]));
+    const rules = msgs.filter((m) => m.type === nftType(NFT_MSG_NEWRULE));
+    expect(rules.map((m) => m.data.includes(Buffer.from('__mapmikc3s1k0x7\0')))).toEqual([true, false, false]);
+    expect(rules.map((m) => batch.anonSetSeq(m.seq))).toEqual([false, false, false]);
+  });
+
+  it('gives every writer its own prefix, never one the kernel would produce from __map%d', () => {
+    const now = Date.UTC(2026, 10, 30, 22, 0, 0);
+    const a = anonNamePrefix(now);
+    const b = anonNamePrefix(now);
+    expect(a).not.toBe(b);
+    expect(a.startsWith(now.toString(36))).toBe(true);
+    for (const p of [a, b, anonNamePrefix(0)]) expect(`__map${p}12`).not.toMatch(/^__map\d+$/);
+  });
+
+  /** A transport that rejects the first NEWSET of every batch with `errno`, as the kernel does on a taken name. */
+  function rejectingTransport(errno: number): { sent: Buffer[]; transport: NetlinkTransport } {
+    const sent: Buffer[] = [];
+    const exchange = async (bytes: Buffer): Promise<NlMessage[]> => {
+      sent.push(bytes);
+      const set = splitMessages(bytes).find((m) => m.type === nftType(NFT_MSG_NEWSET))!;
+      const err = Buffer.alloc(36);
+      err.writeUInt32LE(36, 0);
+      err.writeUInt16LE(2 /* NLMSG_ERROR */, 4);
+      err.writeUInt32LE(set.seq, 8);
+      err.writeInt32LE(-errno, 16);
+      set.data.copy(err, 20, 0, 16);
+      return [{ type: 2, flags: 0, seq: set.seq, data: err }];
+    };
+    return { sent, transport: { exchange, close: () => {} } as unknown as NetlinkTransport };
+  }
+
+  const setNames = (bytes: Buffer): string[] =>
+    splitMessages(bytes).filter((m) => m.type === nftType(NFT_MSG_NEWSET)).map((m) => messageAttrs(m).get(2)!.toString('latin1'));
+
+  it('moves to a fresh prefix when the kernel says a name is taken (EEXIST), so the steps can be encoded again', async () => {
+    const { sent, transport } = rejectingTransport(constants.errno.EEXIST);
+    const nl = new NftNetlink(transport, { concreteAnonNames: true });
+    const encode = (): EncodedBatch => {
+      const b = nl.newBatch();
+      b.addRule('svc-1', vmap(1));
+      return b.finish()!;
+    };
+    await expect(nl.commit(encode())).rejects.toBeInstanceOf(AnonSetNameClashError);
+    await expect(nl.commit(encode())).rejects.toBeInstanceOf(AnonSetNameClashError);
+    const [first, second] = sent.map(setNames);
+    expect(first![0]).toMatch(/^__map[0-9a-z]+x0\0$/);
+    expect(second![0]).toMatch(/^__map[0-9a-z]+x0\0$/);
+    expect(second).not.toEqual(first);
+  });
+
+  it('treats other refusals of an anonymous set as plain errors, and template names never as a clash', async () => {
+    const other = rejectingTransport(constants.errno.EINVAL);
+    const nl = new NftNetlink(other.transport, { concreteAnonNames: true });
+    const b = nl.newBatch();
+    b.addRule('svc-1', vmap(1));
+    const err = await nl.commit(b.finish()!).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NftError);
+    expect(err).not.toBeInstanceOf(AnonSetNameClashError);
+
+    const template = rejectingTransport(constants.errno.ENFILE);
+    const tnl = new NftNetlink(template.transport);
+    const tb = tnl.newBatch();
+    tb.addRule('svc-1', vmap(1));
+    const terr = await tnl.commit(tb.finish()!).catch((e: unknown) => e);
+    expect(terr).toBeInstanceOf(NftError);
+    expect(terr).not.toBeInstanceOf(AnonSetNameClashError);
+    expect(setNames(template.sent[0]!)).toEqual(['__map%d\0']);
   });
 });

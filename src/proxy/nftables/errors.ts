@@ -6,3 +6,9 @@ import { InputRejectedError } from '../exec.ts';
  * around it. Netlink path: `line` is undefined and `context` holds the nft statements of the rejected messages.
  */
 export class NftError extends InputRejectedError {}
+
+/**
+ * The kernel refused one of the writer's anonymous-set names (a set of that name is already in the table). The
+ * netlink client has moved on to fresh names when this is thrown: encoding the same steps again does not clash.
+ */
+export class AnonSetNameClashError extends NftError {}

@@ -78,7 +78,7 @@ export class CommandNftExecutor implements NftExecutor {
       t.close();
       return undefined;
     }
-    this.nl = new NftNetlink(t);
+    this.nl = new NftNetlink(t, { concreteAnonNames: true });
     return this.nl;
   }
 

@@ -22,12 +22,22 @@ import { SYSCTL_BRIDGE_NF_CALL_IPTABLES, SYSCTL_IP_FORWARD, ensureSysctls } from
 import { type NftExecutor, NftError } from './executor.ts';
 import { parseNftTable } from './listing.ts';
 import { CANARY_CHAIN, NftNamer } from './names.ts';
-import type { NftNetlink } from './netlink/client.ts';
+import { AnonSetNameClashError } from './errors.ts';
+import type { CommitResult, NftNetlink } from './netlink/client.ts';
+import type { EncodedBatch } from './netlink/encode.ts';
 import { encodeOps } from './netlink/ops.ts';
 import { NetlinkUnavailableError } from './netlink/transport.ts';
 import { type NftOp, type NftStats, NftState, opsText, planFull, planPartial } from './plan.ts';
 import type { PortChange } from '../types.ts';
 import { type NftContext, type NftServicePort, buildNftServicePort } from './ruleset.ts';
+
+/**
+ * Rules per netlink transaction of a large full sync (plan.ts splits it; the nft path keeps plan.ts's 5000). The
+ * kernel walks the whole pending transaction for each anonymous set a rule binds (__nft_set_trans_bind), so batches
+ * of a few hundred Services spare most of it: 10k Services, concrete set names, 1667 Services per batch 8.4 s,
+ * 500 per batch 6.6 s (standalone, load average 6).
+ */
+const NETLINK_CHUNK_RULES = 1500;
 
 /** The generation after `g` (the kernel skips 0 when the u32 wraps). */
 function nextGeneration(g: number): number {
@@ -211,7 +221,7 @@ export class NftablesProxy extends ProxyFrontend<NftExecutor, NftStats, NftConte
           if ('batch' in r) {
             if (!r.batch) continue;
             bytes += r.batch.bytes.length;
-            const { generation } = await this.nl.commit(r.batch, signal);
+            const { generation } = await this.commitNetlink(this.nl, rest, r.batch, signal);
             this.chainGeneration(generation);
             this.lastTransport = 'netlink';
             this.writes.netlink++;
@@ -233,6 +243,23 @@ export class NftablesProxy extends ProxyFrontend<NftExecutor, NftStats, NftConte
       throw err;
     }
     return bytes;
+  }
+
+  /**
+   * Commits an encoded batch; when the kernel refused one of its anonymous-set names (a set of that name is already
+   * in the table: another writer, or a clock set back), encodes the same steps once more under the fresh names the
+   * client moved on to and commits that.
+   */
+  private async commitNetlink(nl: NftNetlink, ops: readonly NftOp[], batch: EncodedBatch, signal: AbortSignal): Promise<CommitResult> {
+    try {
+      return await nl.commit(batch, signal);
+    } catch (err: unknown) {
+      if (!(err instanceof AnonSetNameClashError)) throw err;
+      this.log.warn({ err: errorMessage(err) }, 'nftables anonymous set name taken, retrying with fresh names');
+      const again = encodeOps(ops, nl.newBatch());
+      if (!('batch' in again) || !again.batch) throw err;
+      return nl.commit(again.batch, signal);
+    }
   }
 
   /** The helper can no longer be started (python3 removed under a running berth): later syncs write with nft. */
@@ -284,7 +311,7 @@ export class NftablesProxy extends ProxyFrontend<NftExecutor, NftStats, NftConte
     const tb = performance.now();
     if (this.namer.size > 4 * (this.serviceTracker.size + this.endpointsTracker.totalEndpoints) + 1024) this.namer.clear();
     const all = this.cache.all(ctx, ctxKey);
-    const plan = planFull({ state: this.state, all, observed, ctx, now: this.clock.now(), recreateBaseChains: !this.recreatedBaseChains });
+    const plan = planFull({ state: this.state, all, observed, ctx, now: this.clock.now(), recreateBaseChains: !this.recreatedBaseChains, chunkRules: this.nl ? NETLINK_CHUNK_RULES : undefined });
     report.buildMs = performance.now() - tb;
     report.stats = plan.stats;
     const tr = performance.now();

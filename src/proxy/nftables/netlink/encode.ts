@@ -17,6 +17,7 @@ import {
   NLM_F_APPEND,
   NLM_F_CREATE,
   NLM_F_ECHO,
+  NLM_F_EXCL,
   NLM_F_REQUEST,
   NlWriter,
 } from './nlmsg.ts';
@@ -150,12 +151,16 @@ export class NftBatch {
   private lastSeq = 0;
   private ended = false;
   private readonly anon: AnonNames | undefined;
+  private readonly anonSetSeqs = new Set<number>();
 
   /**
    * `anon`: name anonymous sets `__map<prefix><n>` / `__set<prefix><n>` instead of the template `__map%d` the
-   * kernel fills in (nf_tables_set_alloc_name, a sscanf over every set of the table). Either way each new set
-   * costs a few walks over all sets of the table (name checks, lookups by name): a first sync of 10k numgen maps is
-   * quadratic in the kernel (perf: nf_tables_newset, nft_set_lookup_global), whatever writes it.
+   * kernel fills in (nf_tables_set_alloc_name: a sscanf over every set of the table, then a strcmp walk). Each
+   * new anonymous set still costs walks over all sets of the table (NEWSET's name check and name allocation, the
+   * rule's lookup by name; its elements are sent by set id only, which skips a fourth), so a first sync of 10k
+   * numgen maps stays quadratic in the kernel (perf: nf_tables_newset, nft_set_lookup_global): ≈ 3 walks per set
+   * with concrete names against ≈ 5 with the template. Concrete names go with NLM_F_EXCL: a name already in the
+   * table fails with EEXIST (see anonSetSeq) instead of being taken for an update.
    */
   constructor(firstSeq: number, anon?: AnonNames) {
     this.anon = anon;
@@ -225,7 +230,8 @@ export class NftBatch {
     const id = this.nextSetId++;
     const base = a.kind === 'numgen-vmap' ? '__map' : '__set';
     const name = this.anon ? `${base}${this.anon.prefix}${this.anon.next++}` : `${base}%d`;
-    this.begin(NFT_MSG_NEWSET, NLM_F_CREATE, what);
+    this.begin(NFT_MSG_NEWSET, this.anon ? NLM_F_CREATE | NLM_F_EXCL : NLM_F_CREATE, what);
+    this.anonSetSeqs.add(this.lastSeq);
     this.w.str(NFTA_SET_TABLE, TABLE);
     this.w.str(NFTA_SET_NAME, name);
     if (a.kind === 'numgen-vmap') {
@@ -246,9 +252,9 @@ export class NftBatch {
     this.w.bytes(NFTA_SET_USERDATA, a.kind === 'numgen-vmap' ? UDATA_NUMGEN_VMAP : UDATA_SADDR_INTERVALS);
     this.w.end();
 
+    // By id only: with a name the kernel would first walk every set of the table for it (nft_set_lookup_global).
     this.begin(NFT_MSG_NEWSETELEM, NLM_F_CREATE, what);
     this.w.str(NFTA_SET_ELEM_LIST_TABLE, TABLE);
-    this.w.str(NFTA_SET_ELEM_LIST_SET, name);
     this.w.u32(NFTA_SET_ELEM_LIST_SET_ID, id);
     const list = this.w.nest(NFTA_SET_ELEM_LIST_ELEMENTS);
     for (const e of a.elements) {
@@ -347,7 +353,15 @@ export class NftBatch {
     end.begin(NFNL_MSG_BATCH_END, NLM_F_REQUEST, AF_UNSPEC, NFNL_SUBSYS_NFTABLES);
     end.end();
     const described = this.described;
-    return { bytes: Buffer.concat([buf, end.toBuffer()]), lastSeq: this.lastSeq, nextSeq: this.w.nextSeq + 1, describe: (seq) => described.get(seq), stats: this.stats };
+    const anonSetSeqs = this.anonSetSeqs;
+    return {
+      bytes: Buffer.concat([buf, end.toBuffer()]),
+      lastSeq: this.lastSeq,
+      nextSeq: this.w.nextSeq + 1,
+      describe: (seq) => described.get(seq),
+      anonSetSeq: (seq) => anonSetSeqs.has(seq),
+      stats: this.stats,
+    };
   }
 }
 
@@ -365,6 +379,8 @@ export interface EncodedBatch {
   nextSeq: number;
   /** The nft statement a message stands for (what an error names). */
   describe(seq: number): string | undefined;
+  /** Whether message `seq` creates an anonymous set (a name clash there is the writer's to resolve). */
+  anonSetSeq(seq: number): boolean;
   stats: BatchStats;
 }
 
