@@ -228,7 +228,6 @@ export class Informer<T extends KubeObject> {
         if (needList) {
           await this.listAndReplace(stop);
           needList = false;
-          this.retry.reset();
           fromFreshList = true;
         }
         stage = 'watch';
@@ -237,6 +236,10 @@ export class Informer<T extends KubeObject> {
         fromFreshList = false;
         const { outcome, events } = await this.watchOnce(stop);
         if (outcome === 'stopped') break;
+        // A watch that delivered something or lasted a while ends the failure streak (client-go resets its back-off
+        // only after a quiet spell, not on a list that succeeds: a list answered by an instant 410 must keep growing).
+        const delivered = outcome === 'gone' ? events - 1 : events; // the 410 itself arrives as an ERROR event
+        if (delivered > 0 || this.clock.now() - startedAt >= 1000) this.retry.reset();
         if (outcome === 'gone') {
           // The version we watch from was compacted away: relist from etcd (client-go: isExpiredError).
           this.counters.gone++;

@@ -27,7 +27,7 @@ import type { CommitResult, NftNetlink } from './netlink/client.ts';
 import type { EncodedBatch } from './netlink/encode.ts';
 import { encodeOps } from './netlink/ops.ts';
 import { NetlinkUnavailableError } from './netlink/transport.ts';
-import { type NftOp, type NftStats, NftState, opsText, planFull, planPartial } from './plan.ts';
+import { type NftOp, type NftPlan, type NftStats, NftState, opsText, planFull, planPartial } from './plan.ts';
 import type { PortChange } from '../types.ts';
 import { type NftContext, type NftServicePort, buildNftServicePort } from './ruleset.ts';
 
@@ -189,13 +189,18 @@ export class NftablesProxy extends ProxyFrontend<NftExecutor, NftStats, NftConte
     report.stats = plan.stats;
     report.kind = plan.transactions.length > 0 ? 'partial' : 'noop';
     this.lastTransport = 'none';
+    await this.applyPlan(plan, report, signal);
+    return changes;
+  }
+
+  /** Applies a plan's transactions (timed into the report), then makes them the committed state. */
+  private async applyPlan(plan: NftPlan, report: NftSyncReport, signal: AbortSignal): Promise<void> {
     if (plan.transactions.length > 0) {
       const tr = performance.now();
       report.restoreBytes = await this.applyTransactions(plan.transactions, signal);
       report.restoreMs = performance.now() - tr;
     }
     plan.commit();
-    return changes;
   }
 
   /**
@@ -339,12 +344,7 @@ export class NftablesProxy extends ProxyFrontend<NftExecutor, NftStats, NftConte
     const plan = planPartial(this.state, next, this.clock.now());
     report.buildMs = performance.now() - tb;
     report.stats = plan.stats;
-    if (plan.transactions.length > 0) {
-      const tr = performance.now();
-      report.restoreBytes = await this.applyTransactions(plan.transactions, signal);
-      report.restoreMs = performance.now() - tr;
-    }
-    plan.commit();
+    await this.applyPlan(plan, report, signal);
     return changes;
   }
 
