@@ -12,14 +12,14 @@ import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import { promisify } from 'node:util';
 import type { Pod } from 'kubernetes-types/core/v1';
-import { KubeClient, loadClientConfig, type KubeApi } from '../../src/kube/index.ts';
+import type { KubeClient } from '../../src/kube/index.ts';
 import { FakeClock, hasCode } from '../../src/lib/index.ts';
 import { ServiceAccountTokenError, TokenManager, type TokenApi } from '../../src/kubelet/sources/token-manager.ts';
 import { BerthProcess, docker, REPO } from '../helpers/berth.ts';
 import { requireEnv } from '../helpers/require.ts';
 import path from 'node:path';
 import { ensureTestImages, BUSYBOX_IMAGE } from '../integration/helpers/docker-images.ts';
-import { apiServerUrl, e2eNodeName, kubectl, paths, requireCluster, uniqueName, waitFor } from './helpers/cluster.ts';
+import { apiServerUrl, countingTokenApi, e2eNodeName, kubectl, paths, requireCluster, uniqueName, waitFor } from './helpers/cluster.ts';
 
 const run = promisify(execFile);
 const NODE = e2eNodeName;
@@ -105,7 +105,7 @@ function getWithToken(p: string, token: string): Promise<{ code: number; body: s
 describe.skipIf(!up)('TokenManager against the real API server as a node (Node authorizer + NodeRestriction)', () => {
   const NS = uniqueName('sa-tm');
   let api: KubeClient;
-  let calls = 0;
+  let count = { calls: 0 };
   let counted: TokenApi;
   let bound: Pod;
   let elsewhere: Pod;
@@ -126,13 +126,7 @@ describe.skipIf(!up)('TokenManager against the real API server as a node (Node a
     await kubectl(['apply', '-f', '-'], { input: podOn('elsewhere', 'node-1') });
     bound = await getPod('bound');
     elsewhere = await getPod('elsewhere');
-    api = new KubeClient({ config: await loadClientConfig({ kubeconfigPath: paths.nodeKubeconfig('node-2'), env: {} }) });
-    counted = {
-      create: ((...a: Parameters<KubeApi['create']>) => {
-        calls++;
-        return api.create(...a);
-      }) as KubeApi['create'],
-    };
+    ({ api, tokenApi: counted, count } = await countingTokenApi('node-2'));
   }, 150_000);
 
   afterAll(async () => {
@@ -143,7 +137,7 @@ describe.skipIf(!up)('TokenManager against the real API server as a node (Node a
   it('gets a pod-bound token, serves it from cache, and asks again once 80 % of its lifetime has passed', async () => {
     const clock = new FakeClock(Date.now());
     const tm = new TokenManager({ api: counted, clock, random: () => 0 });
-    calls = 0;
+    count.calls = 0;
     const opts = { serviceAccountName: 'default', expirationSeconds: 600 };
     const first = await tm.getToken(bound, opts);
     expect(await tokenReview(first)).toMatchObject({
@@ -152,14 +146,14 @@ describe.skipIf(!up)('TokenManager against the real API server as a node (Node a
     });
     clock.advance(479_000);
     expect(await tm.getToken(bound, opts)).toBe(first);
-    expect(calls).toBe(1);
+    expect(count.calls).toBe(1);
     clock.advance(1_001); // past 480 s = 80 % of 600 s: an early refresh from the real server
     const second = await tm.getToken(bound, opts);
-    expect(calls).toBe(2);
+    expect(count.calls).toBe(2);
     expect((await tokenReview(second)).authenticated).toBe(true);
     tm.deleteServiceAccountToken(bound.metadata!.uid!);
     await tm.getToken(bound, opts);
-    expect(calls).toBe(3);
+    expect(count.calls).toBe(3);
   });
 
   it("is refused, with NodeRestriction's message, a token bound to a pod on another node", async () => {

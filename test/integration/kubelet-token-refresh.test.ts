@@ -9,11 +9,11 @@ import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync 
 import os from 'node:os';
 import path from 'node:path';
 import type { Pod } from 'kubernetes-types/core/v1';
-import { KubeClient, loadClientConfig, type KubeApi } from '../../src/kube/index.ts';
+import type { KubeClient } from '../../src/kube/index.ts';
 import { FakeClock } from '../../src/lib/index.ts';
 import { TokenManager, type TokenApi } from '../../src/kubelet/sources/token-manager.ts';
 import { setupPodVolumes, teardownPodVolumes } from '../../src/kubelet/volumes/index.ts';
-import { kubectl, paths, requireCluster, uniqueName } from '../e2e/helpers/cluster.ts';
+import { countingTokenApi, kubectl, paths, requireCluster, uniqueName } from '../e2e/helpers/cluster.ts';
 
 const up = await requireCluster();
 const TTL_S = 600; // the TokenRequest API's minimum expirationSeconds
@@ -45,7 +45,7 @@ describe.skipIf(!up)('a projected serviceAccountToken is refreshed into the volu
   const rootDir = mkdtempSync(path.join(os.tmpdir(), 'berth-tokrefresh-'));
   let api: KubeClient;
   let pod: Pod;
-  let calls = 0;
+  let count = { calls: 0 };
   let counted: TokenApi;
 
   beforeAll(async () => {
@@ -75,13 +75,7 @@ describe.skipIf(!up)('a projected serviceAccountToken is refreshed into the volu
     };
     await kubectl(['apply', '-f', '-'], { input: JSON.stringify(manifest) });
     pod = JSON.parse(await kubectl(['-n', NS, 'get', 'pod', 'refresh', '-o', 'json'])) as Pod;
-    api = new KubeClient({ config: await loadClientConfig({ kubeconfigPath: paths.nodeKubeconfig('node-2'), env: {} }) });
-    counted = {
-      create: ((...a: Parameters<KubeApi['create']>) => {
-        calls++;
-        return api.create(...a);
-      }) as KubeApi['create'],
-    };
+    ({ api, tokenApi: counted, count } = await countingTokenApi('node-2'));
   }, 60_000);
 
   afterAll(async () => {
@@ -110,7 +104,7 @@ describe.skipIf(!up)('a projected serviceAccountToken is refreshed into the volu
 
     // First sync: one TokenRequest, the token in the volume.
     await sync();
-    expect(calls).toBe(1);
+    expect(count.calls).toBe(1);
     const first = readFileSync(path.join(dir, 'token'), 'utf8');
     expect(first.split('.')).toHaveLength(3);
     await review(first);
@@ -120,7 +114,7 @@ describe.skipIf(!up)('a projected serviceAccountToken is refreshed into the volu
     // Well before 80 % (470 s of 600 s): served from the cache, no request, the projection untouched.
     clock.advance(470_000);
     await sync();
-    expect(calls).toBe(1);
+    expect(count.calls).toBe(1);
     expect(readlinkSync(path.join(dir, '..data'))).toBe(firstData);
     expect(readFileSync(path.join(dir, 'token'), 'utf8')).toBe(first);
 
@@ -130,7 +124,7 @@ describe.skipIf(!up)('a projected serviceAccountToken is refreshed into the volu
     // Past 80 % (490 s > 480 s): the next sync requests a new token and the writer swaps it in.
     clock.advance(20_000);
     await sync();
-    expect(calls).toBe(2);
+    expect(count.calls).toBe(2);
     const second = readFileSync(path.join(dir, 'token'), 'utf8');
     expect(second).not.toBe(first);
     await review(second);

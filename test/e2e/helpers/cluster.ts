@@ -4,7 +4,6 @@
 // never pass by skipping; the policy lives in test/helpers/require.ts).
 import { spawn } from 'node:child_process';
 import { readFileSync, existsSync } from 'node:fs';
-import http from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +12,9 @@ import { parse as parseYaml } from 'yaml';
 import { shContainer, useBerth, type BerthProcess, type UseBerthOptions } from '../../helpers/berth.ts';
 import { mustRunAll, requireEnv } from '../../helpers/require.ts';
 import { waitFor } from '../../helpers/wait.ts';
+import { KubeClient, loadClientConfig, type KubeApi } from '../../../src/kube/index.ts';
+import { httpGet } from '../../../src/lib/http-get.ts';
+import type { TokenApi } from '../../../src/kubelet/sources/token-manager.ts';
 
 export const E2E_DIR = process.env.BERTH_E2E_DIR ?? '/var/lib/berth-e2e';
 
@@ -237,22 +239,19 @@ export function waitReadyEndpoints(ns: string, service: string, n: number, timeo
  * request over a connection opened before the proxy's rules were in (not DNATed, so it went out the default route
  * to whatever answers there), and the spread over endpoints would never be seen.
  */
-export function getText(url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false, timeout: 2000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const code = res.statusCode ?? 0;
-        if (code < 200 || code > 299) reject(new Error(`GET ${url}: HTTP ${code}: ${body.trim().slice(0, 200)}`));
-        else resolve(body.trim());
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer in 2 s`)));
-    req.on('error', reject);
+export async function getText(url: string): Promise<string> {
+  const u = new URL(url);
+  const res = await httpGet({
+    scheme: 'http',
+    host: u.hostname,
+    port: Number(u.port || 80),
+    path: u.pathname + u.search,
+    headers: {},
+    timeoutMs: 2000,
+    maxBodyBytes: 64 * 1024 * 1024,
   });
+  if (res.status < 200 || res.status > 299) throw new Error(`GET ${url}: HTTP ${res.status}: ${res.body.trim().slice(0, 200)}`);
+  return res.body.trim();
 }
 
 /** Polls `url` (10 requests a round) until every one of `names` has answered; returns every answer seen. */
@@ -277,4 +276,18 @@ export async function getPod(ns: string, name: string): Promise<Pod | undefined>
     if (/NotFound/.test(String(err))) return undefined;
     throw err;
   }
+}
+
+/**
+ * An API client with `node`'s own credentials, and a TokenManager API over it that counts its TokenRequest creates
+ * (`count.calls`; the tests reset it as they need).
+ */
+export async function countingTokenApi(node: string): Promise<{ api: KubeClient; tokenApi: TokenApi; count: { calls: number } }> {
+  const api = new KubeClient({ config: await loadClientConfig({ kubeconfigPath: paths.nodeKubeconfig(node), env: {} }) });
+  const count = { calls: 0 };
+  const create = ((...a: Parameters<KubeApi['create']>) => {
+    count.calls++;
+    return api.create(...a);
+  }) as KubeApi['create'];
+  return { api, tokenApi: { create }, count };
 }
